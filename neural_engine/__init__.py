@@ -1,0 +1,10 @@
+"""neural_engine: an interactive neural game engine.
+
+A player's keyboard and mouse become per-tick actions; an action-conditioned world
+model (or, for reference and data, the game's own simulator) turns them into frames;
+a ModernGL presenter shows each frame. The package tree follows that flow:
+``input`` ▸ ``model`` ▸ ``sampler`` ▸ ``runtime`` ▸ ``presenter``, with ``data``,
+``training`` and ``evaluation`` beside them and ``cli`` at the edge.
+"""
+
+__version__ = "0.1.0"
