@@ -1,0 +1,1 @@
+"""Command-line edge: argument parsing and turning user errors into one-line exits."""

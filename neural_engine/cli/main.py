@@ -1,0 +1,56 @@
+"""The ``neural-engine`` command: subcommands, and the one place errors become exits.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and
+``run(args) -> int``. A user's mistake arrives here as an ``EngineError`` and leaves as
+one line per problem on stderr with exit code 1; Ctrl-C exits with 130. Everything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from neural_engine.errors import EngineError
+
+COMMANDS = ("play", "datagen")
+
+
+def _module(name: str):
+    import importlib
+
+    return importlib.import_module(f"neural_engine.cli.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neural-engine",
+        description="An interactive neural game engine: play, generate data, train, "
+                    "evaluate and benchmark action-conditioned world models.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        _module(name).add_parser(sub)
+    return parser
+
+
+def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command; a user's error becomes one line per problem and exit code 1."""
+    try:
+        return run(args)
+    except EngineError as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return guarded(args.run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

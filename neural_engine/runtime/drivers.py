@@ -1,0 +1,90 @@
+"""Drivers: who is playing. Each produces one ``Action`` per tick.
+
+- ``KeyboardDriver``: a person, through pygame events and the action mapper;
+- ``ScriptDriver``: a precompiled action script (then idle once it ends);
+- ``AgentDriver``: the game's exploring agent, which watches a private copy of the
+  ground-truth simulator fed with its own actions (so it plays sensibly in front of
+  any frame source, the neural one included).
+
+Drivers know nothing about frames, the window or the frame source.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import torch
+
+from neural_engine.games import Game
+from neural_engine.input.actions import IDLE, Action, ActionSpace
+from neural_engine.input.mapper import ActionMapper
+from neural_engine.runtime.frame_source import StartState
+
+
+class Driver(Protocol):
+    name: str
+
+    def reset(self, start: StartState) -> None: ...
+
+    def next_action(self) -> Action: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+
+class KeyboardDriver:
+    name = "keyboard"
+    finished = False
+
+    def __init__(self, mapper: ActionMapper):
+        self.mapper = mapper
+
+    def handle(self, event) -> None:
+        self.mapper.handle(event)
+
+    def reset(self, start: StartState) -> None:
+        self.mapper.release_all()
+
+    def next_action(self) -> Action:
+        return self.mapper.tick()
+
+
+class ScriptDriver:
+    name = "script"
+
+    def __init__(self, actions: Sequence[Action]):
+        self.actions = list(actions)
+        self.index = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.index >= len(self.actions)
+
+    def reset(self, start: StartState) -> None:
+        self.index = 0
+
+    def next_action(self) -> Action:
+        if self.finished:
+            return IDLE
+        self.index += 1
+        return self.actions[self.index - 1]
+
+
+class AgentDriver:
+    name = "agent"
+    finished = False
+
+    def __init__(self, game: Game, seed: int = 0):
+        self.space: ActionSpace = game.spec.actions
+        self.sim = game.simulator(batch=1, device="cpu")
+        self.agent = game.agent(batch=1, device="cpu", seed=seed)
+
+    def reset(self, start: StartState) -> None:
+        poses = None if start.pose is None else torch.tensor([start.pose], dtype=torch.float32)
+        self.sim.reset([start.seed], poses)
+        self.agent.reset(self.sim)
+
+    def next_action(self) -> Action:
+        vector = self.agent.act(self.sim)   # (1, A)
+        self.sim.step(vector)
+        return self.space.decode(vector[0])
