@@ -33,6 +33,7 @@ class Display(Protocol):
     ctx: moderngl.Context
     size: tuple[int, int]
     target: moderngl.Framebuffer
+    has_events: bool  # whether pygame's event queue carries this display's input
 
     def flip(self) -> None: ...
 
@@ -111,6 +112,8 @@ class HeadlessDisplay(_FramebufferDisplay):
     server), then the platform's default backend.
     """
 
+    has_events = False
+
     def __init__(self, size: tuple[int, int]):
         super().__init__(_standalone_context(), size)
 
@@ -126,16 +129,24 @@ class HeadlessDisplay(_FramebufferDisplay):
 
 
 class WindowDisplay(_FramebufferDisplay):
-    """A resizable pygame window with an OpenGL context; ``size`` is its drawable size.
+    """A pygame window with an OpenGL context; ``size`` is its drawable size.
 
     The caller forwards window-size events to ``resize`` (pygame's ``VIDEORESIZE`` or
-    ``WINDOWSIZECHANGED``); ``toggle_fullscreen`` resizes by itself. ``vsync`` makes
+    ``WINDOWSIZECHANGED``); ``toggle_fullscreen`` resizes by itself. ``resizable=False``
+    keeps the user from dragging the size (fullscreen still changes it). ``vsync`` makes
     ``flip`` wait for the screen's next refresh (up to one refresh interval, time the
     game loop may need), where the driver allows it.
     """
 
+    has_events = True
+
     def __init__(
-        self, size: tuple[int, int], title: str, fullscreen: bool = False, vsync: bool = False
+        self,
+        size: tuple[int, int],
+        title: str,
+        fullscreen: bool = False,
+        resizable: bool = True,
+        vsync: bool = False,
     ):
         size = _checked_size(size)
         if not display_available():
@@ -153,7 +164,7 @@ class WindowDisplay(_FramebufferDisplay):
             )
             if sys.platform == "darwin":
                 pygame.display.gl_set_attribute(pygame.GL_CONTEXT_FORWARD_COMPATIBLE_FLAG, True)
-            flags = pygame.OPENGL | pygame.DOUBLEBUF | pygame.RESIZABLE
+            flags = pygame.OPENGL | pygame.DOUBLEBUF | (pygame.RESIZABLE if resizable else 0)
             try:
                 pygame.display.set_mode(size, flags, vsync=int(vsync))
             except pygame.error:
@@ -177,6 +188,11 @@ class WindowDisplay(_FramebufferDisplay):
         """Switch between a window and fullscreen, and take the new size."""
         pygame.display.toggle_fullscreen()
         self.resize(pygame.display.get_window_size())
+
+    def grab_input(self, grab: bool) -> None:
+        """Keep the mouse in the window, hidden, reporting unbounded relative motion."""
+        pygame.event.set_grab(grab)
+        pygame.mouse.set_visible(not grab)
 
     def flip(self) -> None:
         """Copy ``target`` to the window and swap buffers."""
