@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from neural_engine.errors import EngineError
 
-COMMANDS = ("play", "datagen")
+COMMANDS = ("play", "datagen", "bench")
 
 
 def _module(name: str):

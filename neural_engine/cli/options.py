@@ -31,3 +31,47 @@ def resolve_device(name: str, warn: bool = True) -> torch.device:
         raise EngineError("--device cuda was asked for but no CUDA GPU is available; "
                           "use --device cpu")
     return device
+
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def add_dtype(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
+                        help="inference precision (default: bf16 on a GPU, fp32 on the CPU)")
+
+
+def parse_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype:
+    if getattr(args, "dtype", None):
+        return DTYPES[args.dtype]
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def load_model(game: str, weights: str | None, size: str | None, device: torch.device,
+               dtype: torch.dtype):
+    """Trained weights (named, or the game's shipped ones) or a random model of a size.
+
+    Returns the model and a label saying which it is.
+    """
+    from neural_engine.games import load_spec
+    from neural_engine.model.config import named_config
+    from neural_engine.model.weights import load_world_model, shipped_weights, verify_manifest
+    from neural_engine.model.world import WorldModel
+
+    if weights is None and size is None:
+        shipped = shipped_weights(game)
+        if shipped is None:
+            raise EngineError(f"no shipped weights for game {game!r}: pass --weights PATH "
+                              "or --size tiny|small|base for random weights")
+        verify_manifest(shipped.parent)
+        weights = str(shipped)
+    if weights is not None:
+        model = load_world_model(weights, device=device, dtype=dtype)
+        if model.config.game != game:
+            raise EngineError(f"weights are for game {model.config.game!r}, not {game!r}",
+                              where=weights)
+        return model, weights
+    spec = load_spec(game)
+    config = named_config(size, game, spec.height, spec.width, spec.actions.dim)
+    torch.manual_seed(0)
+    return WorldModel(config).to(device=device, dtype=dtype).eval(), f"random {size}"

@@ -95,7 +95,8 @@ class GameLoop:
             elif event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE:
                 self.running = False
             elif event.type == pygame.KEYDOWN and event.key == pygame.K_F11:
-                self.display.toggle_fullscreen()
+                if self.recorder is None:  # a recording keeps one picture size
+                    self.display.toggle_fullscreen()
             elif event.type == pygame.KEYDOWN and event.key == pygame.K_p:
                 self.paused = not self.paused
                 self.display.grab_input(not self.paused)

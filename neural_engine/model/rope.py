@@ -1,0 +1,58 @@
+"""3-D rotary position embeddings over (time, row, column) of latent patches.
+
+A head of size ``hd`` rotates ``hd/2`` pairs of channels; a quarter of the pairs turn
+with the token's time position and the rest are split between its row and column.
+Positions are computed from integer coordinates on the fly, so the sampler can give
+cached keys new time positions as the stream grows (keys are cached unrotated).
+
+Pairs are laid out "half-split": channel i pairs with channel i + hd/2.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def axis_pairs(head_dim: int) -> tuple[int, int, int]:
+    """How many rotary pairs turn with time, row and column."""
+    pairs = head_dim // 2
+    t = max(1, pairs // 4)
+    r = (pairs - t) // 2
+    return t, r, pairs - t - r
+
+
+class RotaryTable(torch.nn.Module):
+    """Turns integer (time, row, column) token coordinates into rotation cos/sin tables."""
+
+    def __init__(self, head_dim: int, theta: float):
+        super().__init__()
+        self.head_dim = head_dim
+        parts, axis = [], []
+        for index, n in enumerate(axis_pairs(head_dim)):
+            parts.append(theta ** (-torch.arange(n, dtype=torch.float32) / n))
+            axis += [index] * n
+        self.register_buffer("inv_freq", torch.cat(parts), persistent=False)      # (hd/2,)
+        self.register_buffer("axis", torch.tensor(axis), persistent=False)        # (hd/2,)
+
+    def forward(self, time: torch.Tensor, row: torch.Tensor, col: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (N, hd/2) for N tokens with coordinates (N,) each."""
+        coords = torch.stack([time, row, col], -1).to(self.inv_freq.dtype)  # (N, 3)
+        theta = coords[:, self.axis] * self.inv_freq                       # (N, hd/2)
+        return theta.cos(), theta.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Apply the rotation to x (..., N, hd) with cos, sin (N, hd/2)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+def frame_coords(frames: torch.Tensor, rows: int, cols: int) -> tuple[torch.Tensor, ...]:
+    """Token coordinates for frames at time positions ``frames`` (F,) → three (F*rows*cols,)."""
+    device = frames.device
+    r = torch.arange(rows, device=device).repeat_interleave(cols)        # (P,)
+    c = torch.arange(cols, device=device).repeat(rows)                   # (P,)
+    p = rows * cols
+    return (frames.repeat_interleave(p), r.repeat(len(frames)), c.repeat(len(frames)))

@@ -1,0 +1,150 @@
+import resource
+
+import pytest
+import torch
+
+from neural_engine.errors import EngineError
+from neural_engine.model.config import named_config
+from neural_engine.model.world import WorldModel
+from neural_engine.sampler.kv_cache import unpack
+from neural_engine.sampler.stream import SAMPLERS, SamplerConfig, StreamSampler
+
+ACTIONS = 8
+
+
+def random_model(dtype=torch.float32, seed=0) -> WorldModel:
+    """A tiny model with every weight random (adaLN-Zero would otherwise start as identity)."""
+    torch.manual_seed(seed)
+    model = WorldModel(named_config("tiny", "maze", 64, 64, ACTIONS))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    return model.to(dtype).eval()
+
+
+def context(model, frames=2, seed=1, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    shape = model.config.latent_shape
+    return (torch.randn(1, frames, *shape, generator=g, dtype=dtype),
+            torch.zeros(1, frames, ACTIONS, dtype=dtype))
+
+
+def action(i: int, dtype=torch.float32) -> torch.Tensor:
+    a = torch.zeros(1, ACTIONS, dtype=dtype)
+    a[0, i % ACTIONS] = 1.0
+    return a
+
+
+def test_cached_passes_equal_uncached_attention_over_the_same_frames():
+    model = random_model(torch.float64)
+    denoiser = model.denoiser
+    cfg = SamplerConfig(window=3, steps_per_tick=1, sink=1, ring=8, stochastic=False)
+    sampler = StreamSampler(denoiser, model.schedule, cfg, dtype=torch.float64)
+    calls = []
+    forward = denoiser.forward
+
+    def recording(x, t, actions, time_pos, frame_mask=None, cache=None):
+        v = forward(x, t, actions, time_pos, frame_mask, cache)
+        calls.append((x.clone(), t.clone(), actions.clone(), v.clone()))
+        return v
+
+    denoiser.forward = recording
+    ctx, ctx_actions = context(model, dtype=torch.float64)
+    sampler.reset(ctx, ctx_actions)
+    metas = []
+    for tick in range(6):          # 2 context + 3 committed frames: no eviction yet
+        before = len(calls)
+        sampler.step(action(tick, torch.float64))
+        metas.append((before, unpack(sampler.meta_host.clone(), sampler.shape)))
+    denoiser.forward = forward
+
+    committed = []                 # (latent, action) of every clean frame, in stream order
+    shape = sampler.shape
+    for i, (x, t, a, v) in enumerate(calls):
+        meta = next((m for b, m in metas if b == i), None)
+        if meta is None:           # a context pass: plan is implied (commit, empty window)
+            committed.append((x[:, 0], a[:, 0]))
+            continue
+        commit = int(meta["dest"][0]) != shape.scratch
+        if commit:
+            committed.append((x[:, 0], a[:, 0]))
+        valid = [k for k in range(shape.window) if meta["window_valid"][k]]
+        seq_x = torch.stack([c[0] for c in committed] + [x[:, 1 + k] for k in valid], 1)
+        seq_a = torch.stack([c[1] for c in committed] + [a[:, 1 + k] for k in valid], 1)
+        seq_t = torch.cat([torch.zeros(1, len(committed), dtype=torch.float64),
+                           t[:, [1 + k for k in valid]]], 1)
+        n_hist, n = len(committed), seq_x.shape[1]
+        mask = torch.zeros(n, n, dtype=torch.bool)
+        mask[:n_hist, :n_hist] = torch.ones(n_hist, n_hist).tril().bool()
+        mask[n_hist:, :] = True
+        ref = denoiser(seq_x, seq_t, seq_a, torch.arange(n), frame_mask=mask)
+        got = [v[:, 1 + k] for k in valid]
+        want = [ref[:, n_hist + j] for j in range(len(valid))]
+        if commit:
+            got.append(v[:, 0])
+            want.append(ref[:, n_hist - 1])
+        for g, w in zip(got, want):
+            assert torch.allclose(g, w, atol=1e-10, rtol=1e-8), (g - w).abs().max()
+    assert len(committed) == 5
+
+
+def test_same_seed_same_stream_and_seed_matters():
+    model = random_model()
+    streams = []
+    for seed in (3, 3, 4):
+        sampler = StreamSampler(model.denoiser, model.schedule, SAMPLERS["rolling"])
+        sampler.reset(*context(model), seed=seed)
+        outs = [sampler.step(action(i)) for i in range(8)]
+        streams.append(torch.stack([o.clone() for o in outs if o is not None]))
+    assert torch.equal(streams[0], streams[1])
+    assert not torch.allclose(streams[0], streams[2])
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_each_named_sampler_runs(name):
+    model = random_model()
+    cfg = SAMPLERS[name]
+    if name == "teacher":
+        cfg = SamplerConfig(window=1, steps_per_tick=6, sink=1, ring=11, stochastic=False)
+    sampler = StreamSampler(model.denoiser, model.schedule, cfg)
+    sampler.reset(*context(model))
+    outs = [sampler.step(action(i)) for i in range(cfg.window + 3)]
+    # the first frame leaves after W ticks, then one every tick
+    assert [o is None for o in outs] == [True] * (cfg.window - 1) + [False] * 4
+    assert torch.isfinite(outs[-1]).all()
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_late_binding_hands_the_new_action_to_noisy_window_frames(late):
+    model = random_model()
+    cfg = SamplerConfig(window=4, sink=1, ring=8, late_binding=late, late_binding_threshold=0.3)
+    sampler = StreamSampler(model.denoiser, model.schedule, cfg)
+    sampler.reset(*context(model), seed=5)
+    for tick in range(6):
+        sampler.step(action(0))
+    sampler.step(action(1), input_changed=True)
+    # window slots front to back were at levels 1/4, 2/4, 3/4 before this tick's step;
+    # the entering frame (level 1) always carries the new action
+    held = sampler.actions[0, 1:, 1].tolist()
+    assert held == ([0.0, 1.0, 1.0, 1.0] if late else [0.0, 0.0, 0.0, 1.0])
+
+
+def test_memory_is_constant_over_2000_ticks():
+    model = random_model()
+    sampler = StreamSampler(model.denoiser, model.schedule, SAMPLERS["rolling"])
+    sampler.reset(*context(model))
+    buffers = [sampler.kv.k.data_ptr(), sampler.kv.v.data_ptr(), sampler.x.data_ptr()]
+    for tick in range(200):
+        sampler.step(action(tick))
+    rss_early = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for tick in range(1800):
+        sampler.step(action(tick))
+    rss_late = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert [sampler.kv.k.data_ptr(), sampler.kv.v.data_ptr(), sampler.x.data_ptr()] == buffers
+    assert rss_late - rss_early < 8 * 1024      # KiB: no growth with the stream's length
+    assert len(sampler.layout.cached_frames()) == 1 + 8
+
+
+def test_refuses_more_positions_than_trained():
+    model = random_model()
+    with pytest.raises(EngineError, match="exceeds the 13 positions"):
+        StreamSampler(model.denoiser, model.schedule, SamplerConfig(window=4, sink=2, ring=8))
