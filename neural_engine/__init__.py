@@ -7,4 +7,8 @@ a ModernGL presenter shows each frame. The package tree follows that flow:
 ``training`` and ``evaluation`` beside them and ``cli`` at the edge.
 """
 
+import os
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
 __version__ = "0.1.0"

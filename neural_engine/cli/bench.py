@@ -47,7 +47,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="OUT.json", help="write all numbers as JSON")
     add_device(p)
     add_dtype(p)
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

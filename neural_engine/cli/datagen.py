@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--episodes-per-shard", type=int, default=64, help="episodes in one shard")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device(p, default="cpu")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from neural_engine.errors import EngineError
 
-COMMANDS = ("play", "datagen", "bench")
+COMMANDS = ("play", "datagen", "train", "bench")
 
 
 def _module(name: str):
@@ -49,7 +49,7 @@ def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return guarded(args.run, args)
+    return guarded(args.handler, args)
 
 
 if __name__ == "__main__":

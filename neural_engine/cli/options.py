@@ -61,8 +61,8 @@ def load_model(game: str, weights: str | None, size: str | None, device: torch.d
     if weights is None and size is None:
         shipped = shipped_weights(game)
         if shipped is None:
-            raise EngineError(f"no shipped weights for game {game!r}: pass --weights PATH "
-                              "or --size tiny|small|base for random weights")
+            raise EngineError(f"no trained weights for game {game!r} in assets/{game}/: "
+                              "pass --weights PATH")
         verify_manifest(shipped.parent)
         weights = str(shipped)
     if weights is not None:

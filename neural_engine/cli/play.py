@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from neural_engine.cli.options import add_device, resolve_device
+from neural_engine.cli.options import add_device, add_dtype, resolve_device
 from neural_engine.errors import EngineError
 from neural_engine.games import Game, load_game
 from neural_engine.input.mapper import ActionMapper, merge_bindings
@@ -28,6 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("auto", "sim", "neural"), default="auto",
                    help="frame source: the neural world model, the ground-truth simulator, "
                         "or auto (neural when weights for the game exist)")
+    p.add_argument("--weights", help="world-model weights (default: the game's shipped ones)")
+    p.add_argument("--sampler", default="rolling", help="neural sampler: rolling, "
+                   "rolling-nosink, causal or teacher (default: rolling)")
+    p.add_argument("--late-binding", action="store_true",
+                   help="frames still noisy in the window take a changed input at once")
     p.add_argument("--seed", type=int, default=0, help="world seed of the start state")
     p.add_argument("--headless", action="store_true",
                    help="render off-screen (no window); pair with --record")
@@ -52,13 +58,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--realtime", action="store_true",
                    help="headless: pace ticks at the game's rate instead of as fast as possible")
     add_device(p)
+    add_dtype(p)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("play", help="play a game (window or headless)",
                        description="Play a game on the neural engine or its simulator.")
     add_arguments(p)
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def parse_bindings(entries: list[str]) -> dict[str, tuple[str, ...]]:
@@ -80,10 +87,25 @@ def _check_output(path: Path, what: str) -> None:
 
 
 def _frame_source(game: Game, args: argparse.Namespace):
-    if args.engine == "neural":
-        raise EngineError(f"no neural world model is available for game {game.spec.name!r} "
-                          "yet; use --engine sim")
-    return SimulatorSource(game)
+    """The simulator, or the world model (named weights, else the game's shipped ones)."""
+    from neural_engine.model.weights import shipped_weights
+
+    engine = args.engine
+    if engine == "auto":
+        engine = "neural" if (args.weights or shipped_weights(game.spec.name)) else "sim"
+        if engine == "sim":
+            print(f"note: no trained weights for {game.spec.name!r} yet; playing the "
+                  "ground-truth simulator (--engine sim)", file=sys.stderr)
+    if engine == "sim":
+        return SimulatorSource(game)
+    from neural_engine.cli.options import load_model, parse_dtype
+    from neural_engine.runtime.session import NeuralSource
+    from neural_engine.sampler.stream import named_sampler
+
+    device = resolve_device(args.device)
+    model, _ = load_model(game.spec.name, args.weights, None, device, parse_dtype(args, device))
+    sampler = replace(named_sampler(args.sampler), late_binding=args.late_binding)
+    return NeuralSource(game, model, sampler, device=device)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,8 +142,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.headless and not display_available():
         raise EngineError(f"no display found; to play headless into a recording instead "
                           f"run: {HEADLESS_HINT}")
-    device = resolve_device(args.device, warn=args.engine == "neural")
-    del device  # the simulator source runs on the CPU; the neural source will use it
     source = _frame_source(game, args)
     size = (spec.width * args.scale, spec.height * args.scale)
     return _play(game, args, source, start, driver, size, record, max_ticks)

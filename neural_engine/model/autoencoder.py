@@ -80,6 +80,13 @@ class Autoencoder(nn.Module):
         self.latent_mean.copy_(mean.view_as(self.latent_mean))
         self.latent_std.copy_(std.view_as(self.latent_std))
 
+    def forward(self, frames: torch.Tensor, latent_noise: float = 0.0
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training view: (reconstruction from noised raw latents, raw latents)."""
+        z = self.encoder(frames)
+        noisy = z + latent_noise * torch.randn_like(z) if latent_noise else z
+        return self.decoder(noisy), z
+
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] → normalised latents (B, C, h, w)."""
         return (self.encoder(frames) - self.latent_mean) / self.latent_std

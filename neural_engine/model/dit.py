@@ -34,7 +34,8 @@ from neural_engine.model.rope import RotaryTable, frame_coords, rotate
 class CachedKV:
     """Where a streaming call reads and writes keys/values (all tensors preallocated).
 
-    k, v: (depth, B, H, Nk, hd) unrotated keys and values of every cache slot;
+    k, v: (depth, B, H, Nk, hd) unrotated keys and values of every cache slot (or a
+          list of depth (B, H, Nk, hd) tensors);
     dest: (Nq,) long, the slot each query token's key/value is written to;
     key_cos, key_sin: (Nk, hd/2) rotation of every slot; mask: (Nq, Nk) bool.
     """
@@ -82,8 +83,8 @@ class Attention(nn.Module):
         if cache is None:
             k = rotate(k, cos, sin)
         else:
-            cache.k[layer].index_copy_(2, cache.dest, k.to(cache.k.dtype))
-            cache.v[layer].index_copy_(2, cache.dest, v.to(cache.v.dtype))
+            cache.k[layer].index_copy_(2, cache.dest, k.to(cache.k[layer].dtype))
+            cache.v[layer].index_copy_(2, cache.dest, v.to(cache.v[layer].dtype))
             k = rotate(cache.k[layer], cache.key_cos, cache.key_sin).to(q.dtype)
             v = cache.v[layer].to(q.dtype)
             mask = cache.mask

@@ -152,3 +152,40 @@ def verify_manifest(folder: Path) -> dict[str, Any]:
             raise EngineError("sha256 does not match the manifest: the file is corrupt or "
                               "was changed; restore it from the repository", where=str(file))
     return manifest
+
+
+# -- a trained autoencoder on its own (between the training stages) -----------------
+AE_FORMAT = "neural-engine/autoencoder/1"
+
+
+def save_autoencoder(path: str | Path, autoencoder, info: dict[str, Any] | None = None) -> Path:
+    path = Path(path)
+    metadata = {"format": AE_FORMAT, "config": json.dumps(schema.to_dict(autoencoder.cfg)),
+                "info": json.dumps(info or {})}
+    atomic_save(autoencoder.state_dict(), path, metadata)
+    return path
+
+
+def load_autoencoder(path: str | Path, device: torch.device | str = "cpu"):
+    from neural_engine.model.autoencoder import Autoencoder
+    from neural_engine.model.config import AutoencoderConfig
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {n: f.get_tensor(n) for n in f.keys()}
+    except FileNotFoundError:
+        raise EngineError("autoencoder weights not found", where=str(path)) from None
+    except (SafetensorError, OSError) as exc:
+        raise EngineError(f"not a readable safetensors file ({exc})", where=str(path)) from None
+    if metadata.get("format") != AE_FORMAT:
+        raise EngineError("not a neural-engine autoencoder", where=str(path))
+    cfg = schema.fill(AutoencoderConfig, json.loads(metadata["config"]), name=str(path))
+    model = Autoencoder(cfg)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise EngineError(f"weights do not fit the configuration: {str(exc).splitlines()[0]}",
+                          where=str(path)) from None
+    return model.to(device)

@@ -120,8 +120,8 @@ class StreamSampler:
         self.commit_pending = False
 
     # -- one pass ----------------------------------------------------------------
-    def _pass(self) -> None:
-        """One forward over commit + window frames and one level step (graph-capturable)."""
+    def pass_inputs(self) -> tuple[torch.Tensor, torch.Tensor, CachedKV]:
+        """Noise levels (B, Q), time positions (Q,) and cache view of the planned pass."""
         meta = unpack(self.meta, self.shape)
         rows, cols = self.model.rows, self.model.cols
         key_cos, key_sin = self.model.rope(*frame_coords(meta["key_time"], rows, cols))
@@ -130,22 +130,31 @@ class StreamSampler:
         cache = CachedKV(self.kv.k, self.kv.v, dest, key_cos, key_sin, mask)
         q = self.shape.queries
         t = self.t_dev[:q].to(self.dtype).expand(self.batch, q)                # (B, Q)
+        return t, meta["q_time"].long(), cache
+
+    def _pass(self) -> None:
+        """One forward over commit + window frames and one level step (graph-capturable)."""
+        t, q_time, cache = self.pass_inputs()
+        q = self.shape.queries
         t_next = self.t_dev[q:].to(self.dtype).expand(self.batch, q - 1)       # (B, W)
-        v = self.model(self.x, t, self.actions, meta["q_time"].long(), cache=cache)
+        v = self.model(self.x, t, self.actions, q_time, cache=cache)
         window = self.x[:, 1:]
         noise = self.noise if self.cfg.stochastic else None
         window.copy_(self.schedule.step(window, v[:, 1:], t[:, 1:], t_next, noise))
 
-    def _run_pass(self, commit: bool) -> None:
+    def plan_pass(self, commit: bool) -> None:
+        """Write the metadata, noise levels and fresh noise of the next pass to the device."""
         self.meta_host.copy_(torch.from_numpy(self.layout.plan(commit, self.window_valid)))
         self.meta.copy_(self.meta_host, non_blocking=True)
-        q = self.shape.queries
         self.t_host.copy_(torch.tensor(
             [0.0] + [self.levels[i] for i in self.level_index]
             + [self.levels[max(i - 1, 0)] for i in self.level_index]))
         self.t_dev.copy_(self.t_host, non_blocking=True)
         if self.cfg.stochastic:
             self.noise.normal_(generator=self.generator)
+
+    def _run_pass(self, commit: bool) -> None:
+        self.plan_pass(commit)
         if self.graph is not None:
             self.graph.replay()
         else:
@@ -175,14 +184,13 @@ class StreamSampler:
         self.commit_pending = False
 
     @torch.no_grad()
-    def step(self, actions: torch.Tensor, input_changed: bool = False) -> torch.Tensor | None:
-        """Advance every stream one tick under ``actions`` (B, A).
+    def begin_tick(self, actions: torch.Tensor, input_changed: bool = False) -> bool:
+        """Shift the window and let a noise frame with ``actions`` (B, A) in at the back.
 
-        Returns the clean latents (B, C, h, w) that left the window (a view of a buffer
-        that the next call overwrites), or None while the window is still filling.
+        Returns whether this tick's first pass commits a clean frame to the cache.
         """
         w, k_steps = self.cfg.window, self.cfg.steps_per_tick
-        # 1. The front frame of the last tick becomes the commit frame; shift the window.
+        # The front frame of the last tick becomes the commit frame; shift the window.
         if self.commit_pending:
             self.x[:, 0] = self.x[:, 1]
             self.actions[:, 0] = self.actions[:, 1]
@@ -193,7 +201,6 @@ class StreamSampler:
             self.actions[:, 1:w] = self._shift_a
         self.window_valid = self.window_valid[1:] + [True]
         self.level_index = self.level_index[1:] + [w * k_steps]
-        # 2. A fresh noise frame carrying this tick's action enters at the back.
         self.x[:, w].normal_(generator=self.generator)
         self.actions[:, w] = actions
         if self.cfg.late_binding and input_changed:
@@ -201,9 +208,18 @@ class StreamSampler:
             for k in range(w - 1):
                 if self.window_valid[k] and self.levels[self.level_index[k]] > threshold:
                     self.actions[:, 1 + k] = actions
-        # 3. K sub-steps; the commit frame rides along with the first.
-        for sub in range(k_steps):
-            self._run_pass(commit=self.commit_pending and sub == 0)
+        return self.commit_pending
+
+    @torch.no_grad()
+    def step(self, actions: torch.Tensor, input_changed: bool = False) -> torch.Tensor | None:
+        """Advance every stream one tick under ``actions`` (B, A).
+
+        Returns the clean latents (B, C, h, w) that left the window (a view of a buffer
+        that the next call overwrites), or None while the window is still filling.
+        """
+        commit = self.begin_tick(actions, input_changed)
+        for sub in range(self.cfg.steps_per_tick):   # the commit rides with the first
+            self._run_pass(commit=commit and sub == 0)
         self.commit_pending = self.window_valid[0]
         if not self.window_valid[0]:
             return None

@@ -1,0 +1,85 @@
+"""Training checkpoints: one safetensors file holding everything a resume needs.
+
+Tensors: every module's weights (``model.<name>.<param>``), every optimizer's state
+(``optim.<name>.<param index>.<key>``) and the random number generators
+(``rng.cpu``, ``rng.cuda.<i>``). Metadata (JSON): the step, the data position, elapsed
+time, the optimizers' param groups and anything else the stage keeps. Written to a
+temporary name and renamed, so a kill at any moment leaves the previous checkpoint
+whole. Nothing is unpickled on load.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import nn
+
+from neural_engine.errors import EngineError
+from neural_engine.model.weights import atomic_save
+
+
+def _optim_tensors(name: str, optim: torch.optim.Optimizer) -> tuple[dict, list]:
+    state = optim.state_dict()
+    tensors = {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            tensors[f"optim.{name}.{index}.{key}"] = torch.as_tensor(value)
+    return tensors, state["param_groups"]
+
+
+def save_checkpoint(path: Path, modules: dict[str, nn.Module],
+                    optimizers: dict[str, torch.optim.Optimizer], meta: dict[str, Any]) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    groups = {}
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            tensors[f"model.{name}.{key}"] = value
+    for name, optim in optimizers.items():
+        more, groups[name] = _optim_tensors(name, optim)
+        tensors.update(more)
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = state
+    atomic_save(tensors, path, {"meta": json.dumps(meta), "param_groups": json.dumps(groups)})
+
+
+def load_checkpoint(path: Path, modules: dict[str, nn.Module],
+                    optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:
+    """Restore modules, optimizers and RNGs in place; return the stage's metadata."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            names = list(f.keys())
+            tensors = {n: f.get_tensor(n) for n in names}
+            metadata = f.metadata() or {}
+        meta = json.loads(metadata["meta"])
+        groups = json.loads(metadata["param_groups"])
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise EngineError(f"corrupt checkpoint ({exc}); remove it to start afresh",
+                          where=str(path)) from None
+    for name, module in modules.items():
+        prefix = f"model.{name}."
+        state = {n[len(prefix):]: t for n, t in tensors.items() if n.startswith(prefix)}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise EngineError(f"checkpoint does not fit the model {name!r}: "
+                              f"{str(exc).splitlines()[0]}", where=str(path)) from None
+    for name, optim in optimizers.items():
+        prefix = f"optim.{name}."
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for n, t in tensors.items():
+            if n.startswith(prefix):
+                index, key = n[len(prefix):].split(".", 1)
+                state.setdefault(int(index), {})[key] = t
+        optim.load_state_dict({"state": state, "param_groups": groups[name]})
+    torch.set_rng_state(tensors["rng.cpu"])
+    if torch.cuda.is_available():
+        cuda = [tensors[n] for n in sorted(n for n in names if n.startswith("rng.cuda."))]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+    return meta

@@ -1,0 +1,107 @@
+"""Training data on the fly: clips of play from the batched simulator on the training device.
+
+No disk in the loop: B environments run on the training device, driven by the game's
+exploring agent, and every ``next()`` steps them ``clip_len`` ticks and returns what
+happened. Episodes last ``episode_ticks`` and then restart in new worlds. Each
+episode's first frame is kept as its "anchor" (for training the attention sink on a
+frame from long ago).
+
+Everything derives from (seed, number of clips drawn): ``state_dict`` is that count,
+and ``load_state_dict`` replays the current episode up to it, so a resumed run sees
+exactly the clips an uninterrupted run would have seen.
+
+``held_out_clips`` gives the fixed evaluation cases: worlds whose seeds start at
+``HELD_OUT_SEED_BASE``, which training never draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from neural_engine.data.shards import HELD_OUT_SEED_BASE, episode_seed
+from neural_engine.games import Game
+
+
+@dataclass
+class Clip:
+    """frames (B, T, H, W, 3) uint8 and actions (B, T, A): actions[:, t] produced frames[:, t];
+    anchor (B, H, W, 3) uint8: the first frame of each clip's episode."""
+
+    frames: torch.Tensor
+    actions: torch.Tensor
+    anchor: torch.Tensor
+
+
+class SimClips:
+    def __init__(self, game: Game, batch: int, clip_len: int, device: torch.device | str,
+                 seed: int = 0, episode_ticks: int = 400):
+        self.game, self.batch, self.clip_len = game, batch, clip_len
+        self.device = torch.device(device)
+        self.seed = seed
+        self.clips_per_episode = max(1, episode_ticks // clip_len)
+        self.drawn = 0
+        self.sim = game.simulator(batch=batch, device=self.device)
+        self.agent = None
+        self.anchor: torch.Tensor | None = None
+        self.frames = torch.zeros(batch, clip_len, game.spec.height, game.spec.width, 3,
+                                  dtype=torch.uint8, device=self.device)
+        self.actions = torch.zeros(batch, clip_len, game.spec.actions.dim, device=self.device)
+
+    def _start_episode(self, episode: int) -> None:
+        seeds = [episode_seed(self.seed, episode * self.batch + b) for b in range(self.batch)]
+        self.anchor = self.sim.reset(seeds).clone()
+        self.agent = self.game.agent(batch=self.batch, device=self.device,
+                                     seed=episode_seed(self.seed + 7919, episode))
+        self.agent.reset(self.sim)
+
+    def _run_clip(self, record: bool) -> None:
+        for t in range(self.clip_len):
+            action = self.agent.act(self.sim)
+            frame = self.sim.step(action)
+            if record:
+                self.frames[:, t] = frame
+                self.actions[:, t] = action
+
+    def next(self) -> Clip:
+        episode, index = divmod(self.drawn, self.clips_per_episode)
+        if index == 0 or self.agent is None:
+            self._start_episode(episode)
+        self._run_clip(record=True)
+        self.drawn += 1
+        return Clip(self.frames.clone(), self.actions.clone(), self.anchor)
+
+    def state_dict(self) -> dict:
+        return {"drawn": self.drawn}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue after ``drawn`` clips: restart that episode and replay into it."""
+        self.drawn = int(state["drawn"])
+        episode, index = divmod(self.drawn, self.clips_per_episode)
+        if index:
+            self._start_episode(episode)
+            for _ in range(index):
+                self._run_clip(record=False)
+
+
+def held_out_clips(game: Game, count: int, length: int, device: torch.device | str,
+                   warmup: int = 20, first: int = 0) -> Clip:
+    """``count`` fixed evaluation clips of ``length`` frames from held-out worlds.
+
+    Frame 0 of each clip is the world after ``warmup`` ticks of the agent; its action is
+    the one that produced it. Same arguments, same clips, on any run.
+    """
+    sim = game.simulator(batch=count, device=device)
+    seeds = [HELD_OUT_SEED_BASE + first + i for i in range(count)]
+    anchor = sim.reset(seeds).clone()
+    agent = game.agent(batch=count, device=device, seed=HELD_OUT_SEED_BASE + first)
+    agent.reset(sim)
+    for _ in range(warmup):
+        sim.step(agent.act(sim))
+    frames, actions = [], []
+    for _ in range(length):
+        action = agent.act(sim)
+        frames.append(sim.step(action))
+        actions.append(action)
+    return Clip(torch.stack(frames, 1), torch.stack(actions, 1), anchor)

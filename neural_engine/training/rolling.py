@@ -1,0 +1,243 @@
+"""Stage 3: Rolling Forcing distillation of the teacher into a few-step streaming student.
+
+Each generator step (see docs/rolling_forcing.md for the whole algorithm in words):
+
+1. Roll out. From two real context frames the student streams under the agent's
+   actions for r ticks, r drawn per step up to well beyond the model's position range,
+   through the real rolling window, attention sink and KV cache (the inference code,
+   without gradients) — so it trains on its own generated history.
+2. Generate with gradient. One more tick: the window (W frames at rising noise) runs
+   one pass with gradient; every window frame's clean estimate x̂0 = x − t·v is the
+   student's output for that window (windows of consecutive steps do not overlap in
+   what they supervise: each step supervises the W frames of the window it ends on).
+3. Distribution matching (DMD). The x̂0 frames are noised to a random level and
+   scored by the frozen teacher (the real score) and by a critic trained on the
+   student's frames (the fake score), both seeing the sink frame and the most recent
+   generated frames as clean history. The student moves along (fake − real), the
+   DMD gradient, normalised per sample.
+4. Ground-truth anchor (our addition; games give a truth the paper's videos lack):
+   while the rollout is short enough not to have drifted (r ≤ ``gt_horizon``), the
+   front frames are also pulled towards the simulator's frames under the same
+   actions. This keeps the answer to the keys honest — a world that stops responding
+   is the known failure of rolling distillation.
+5. The critic learns the student's distribution: diffusion-forcing loss on the
+   generated frames (detached), ``critic_steps`` updates per generator update.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from neural_engine.evaluation.rollout import encode_frames
+from neural_engine.games import Game
+from neural_engine.model.dit import block_causal_mask
+from neural_engine.model.weights import load_world_model, save_world_model
+from neural_engine.model.world import WorldModel
+from neural_engine.sampler.stream import SAMPLERS, StreamSampler
+from neural_engine.schema import bounds
+from neural_engine.training.clips import SimClips
+from neural_engine.training.evaluation import CONTEXT, evaluate_rollouts
+from neural_engine.training.trainer import Distributed, wrap
+
+EXPORT_NAME = "student.safetensors"
+
+
+@dataclass(frozen=True)
+class RollingTraining:
+    sampler: str = "rolling"
+    batch: int = field(default=8, metadata=bounds(1, 1024))
+    lr: float = field(default=2e-5, metadata=bounds(0.0, 1.0))
+    lr_critic: float = field(default=4e-5, metadata=bounds(0.0, 1.0))
+    critic_steps: int = field(default=2, metadata=bounds(1, 32))
+    rollout_min: int = field(default=1, metadata=bounds(0, 10000))
+    rollout_max: int = field(default=40, metadata=bounds(1, 10000))
+    dmd_t_min: float = field(default=0.02, metadata=bounds(0.0, 1.0))
+    dmd_t_max: float = field(default=0.98, metadata=bounds(0.0, 1.0))
+    gt_weight: float = field(default=0.5, metadata=bounds(0.0, 100.0))
+    gt_horizon: int = field(default=8, metadata=bounds(0, 10000))
+    ema: float = field(default=0.99, metadata=bounds(0.0, 1.0))
+    episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
+    eval_worlds: int = field(default=8, metadata=bounds(1, 256))
+    eval_frames: int = field(default=60, metadata=bounds(2, 10000))
+
+
+class RollingStage:
+    name = "rolling"
+
+    def __init__(self, game: Game, cfg: RollingTraining, teacher: Path, device: torch.device,
+                 env: Distributed = Distributed(), seed: int = 0):
+        self.game, self.cfg, self.device, self.env = game, cfg, device, env
+        self.teacher = load_world_model(teacher, device=device).requires_grad_(False)
+        torch.manual_seed(seed)
+        self.rng = random.Random(seed * 1000 + env.rank)
+        self.student = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
+        self.critic = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
+        self.ema = copy.deepcopy(self.student).requires_grad_(False)
+        self.train_student = wrap(self.student, env)
+        self.train_critic = wrap(self.critic, env)
+        self.optim = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr,
+                                       weight_decay=0.0, betas=(0.0, 0.99))
+        self.optim_critic = torch.optim.AdamW(self.critic.parameters(), lr=cfg.lr_critic,
+                                              weight_decay=0.0, betas=(0.0, 0.99))
+        self.modules = {"student": self.student, "critic": self.critic, "ema": self.ema}
+        self.optimizers = {"student": self.optim, "critic": self.optim_critic}
+        self.sampler_cfg = SAMPLERS[cfg.sampler]
+        self.window = self.sampler_cfg.window
+        self.max_frames = self.teacher.config.denoiser.max_frames
+        self.clip_len = CONTEXT + cfg.rollout_max + self.window
+        self.clips = SimClips(game, cfg.batch, self.clip_len, device,
+                              seed=seed * 1000 + env.rank, episode_ticks=cfg.episode_ticks)
+        self.schedule = self.teacher.schedule
+        self.autocast = device.type == "cuda"
+        self.sampler = StreamSampler(self.student, self.schedule, self.sampler_cfg, cfg.batch,
+                                     device, torch.float32)
+        if device.type == "cuda":
+            self.sampler.capture()
+
+    def items_per_step(self) -> int:
+        return self.cfg.batch * self.window
+
+    def data_state(self) -> dict:
+        version, internal, gauss = self.rng.getstate()
+        return {"clips": self.clips.state_dict(), "rng": [version, list(internal), gauss]}
+
+    def load_data_state(self, state: dict) -> None:
+        self.clips.load_state_dict(state["clips"])
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+
+    # -- the steps of the module docstring ------------------------------------------
+    @torch.no_grad()
+    def _roll_out(self, latents: torch.Tensor, actions: torch.Tensor, ticks: int
+                  ) -> list[torch.Tensor]:
+        """Stream ``ticks`` ticks from the context; return the emitted clean latents."""
+        self.sampler.reset(latents[:, :CONTEXT], actions[:, :CONTEXT],
+                           seed=self.rng.randrange(1 << 30))
+        emitted = [latents[:, i] for i in range(CONTEXT)]
+        for tick in range(ticks):
+            out = self.sampler.step(actions[:, CONTEXT + tick])
+            if out is not None:
+                emitted.append(out.clone())
+        return emitted
+
+    def _generate(self, actions: torch.Tensor, tick: int) -> torch.Tensor:
+        """One more tick's pass with gradient; clean estimates of the W window frames."""
+        commit = self.sampler.begin_tick(actions[:, CONTEXT + tick])
+        self.sampler.plan_pass(commit)
+        t, q_time, cache = self.sampler.pass_inputs()
+        # history enters without gradient; one tensor per layer, so that writing one
+        # layer's keys does not invalidate another's saved for backward
+        cache.k = [k.clone() for k in cache.k]
+        cache.v = [v.clone() for v in cache.v]
+        with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+            v = self.train_student(self.sampler.x.clone(), t, self.sampler.actions.clone(),
+                                   q_time, cache=cache).float()
+        window = self.sampler.x[:, 1:]
+        return self.schedule.x0_from_v(window, v[:, 1:], t[:, 1:])         # (B, W, C, h, w)
+
+    def _context(self, emitted: list[torch.Tensor], actions: torch.Tensor, tick: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clean history for the scorers: the sink frame, then the most recent frames."""
+        room = self.max_frames - self.window - 1
+        recent = list(range(max(1, len(emitted) - room), len(emitted)))
+        index = [0] + recent
+        hist = torch.stack([emitted[i] for i in index], 1)
+        # emitted[i] was produced by action i (context actions first)
+        hist_actions = torch.stack([actions[:, i] for i in index], 1)
+        return hist, hist_actions
+
+    def _score_inputs(self, hist, hist_actions, window, window_actions):
+        b, h = hist.shape[:2]
+        w = window.shape[1]
+        t = torch.rand(b, w, device=self.device) * (self.cfg.dmd_t_max - self.cfg.dmd_t_min) \
+            + self.cfg.dmd_t_min
+        noise = torch.randn_like(window)
+        noisy = self.schedule.add_noise(window, noise, t)
+        x = torch.cat([hist, noisy], 1)
+        tt = torch.cat([torch.zeros(b, h, device=self.device), t], 1)
+        a = torch.cat([hist_actions, window_actions], 1)
+        return x, tt, a, t, noise, noisy
+
+    def train_step(self, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        clip = self.clips.next()
+        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+            latents = encode_frames(self.teacher, clip.frames, torch.float32).float()
+        actions = clip.actions
+        ticks = self.rng.randint(max(cfg.rollout_min, self.window - 1), cfg.rollout_max)
+        emitted = self._roll_out(latents, actions, ticks)
+        x0 = self._generate(actions, ticks)                                   # (B, W, ...)
+        window_actions = self.sampler.actions[:, 1:].clone()
+        hist, hist_actions = self._context(emitted, actions, ticks)
+        n = hist.shape[1] + self.window
+        mask = block_causal_mask(n, self.device)
+        pos = torch.arange(n, device=self.device)
+
+        # DMD: the student moves from the fake score towards the real one.
+        with torch.no_grad():
+            x, tt, a, t, _, noisy = self._score_inputs(hist, hist_actions, x0.detach(),
+                                                       window_actions)
+            with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+                v_real = self.teacher.denoiser(x, tt, a, pos, frame_mask=mask).float()
+                v_fake = self.critic(x, tt, a, pos, frame_mask=mask).float()
+            h = hist.shape[1]
+            real = self.schedule.x0_from_v(noisy, v_real[:, h:], t)
+            fake = self.schedule.x0_from_v(noisy, v_fake[:, h:], t)
+            scale = (x0.detach() - real).abs().mean((1, 2, 3, 4), keepdim=True).clamp_min(1e-4)
+            direction = (fake - real) / scale
+        loss_dmd = 0.5 * F.mse_loss(x0, (x0 - direction).detach())
+        loss = loss_dmd
+        loss_gt = torch.zeros((), device=self.device)
+        if cfg.gt_weight > 0 and ticks <= cfg.gt_horizon:
+            # window frame k answered action (ticks − W + 1 + k) of the rollout
+            first = CONTEXT + ticks - self.window + 1
+            index = [first + k for k in range(self.window)]
+            ok = [k for k, i in enumerate(index) if CONTEXT <= i < latents.shape[1]]
+            if ok:
+                target = latents[:, [index[k] for k in ok]]
+                loss_gt = F.mse_loss(x0[:, ok], target)
+                loss = loss + cfg.gt_weight * loss_gt
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        grad = torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
+        self.optim.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.student.parameters()),
+                                 1.0 - cfg.ema)
+
+        # The critic learns the student's frames (flow matching on detached samples).
+        critic_loss = 0.0
+        for _ in range(cfg.critic_steps):
+            x, tt, a, t, noise, _ = self._score_inputs(hist, hist_actions, x0.detach(),
+                                                       window_actions)
+            with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+                v = self.train_critic(x, tt, a, pos, frame_mask=mask).float()
+            target = self.schedule.velocity_target(x0.detach(), noise)
+            c_loss = F.mse_loss(v[:, hist.shape[1]:], target)
+            self.optim_critic.zero_grad(set_to_none=True)
+            c_loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.critic.parameters(), 1.0)
+            self.optim_critic.step()
+            critic_loss += c_loss.item() / cfg.critic_steps
+        return {"dmd": loss_dmd.item(), "gt": loss_gt.item(), "critic": critic_loss,
+                "grad": grad.item(), "ticks": float(ticks)}
+
+    def eval_model(self) -> WorldModel:
+        model = copy.deepcopy(self.teacher)
+        model.denoiser.load_state_dict(self.ema.state_dict())
+        return model.eval()
+
+    def evaluate(self, folder: Path, step: int) -> dict[str, float]:
+        return evaluate_rollouts(self.game, self.eval_model(), folder, step,
+                                 worlds=self.cfg.eval_worlds, frames=self.cfg.eval_frames,
+                                 samplers={"rolling": 0, "causal": self.window})
+
+    def export(self, folder: Path) -> Path:
+        return save_world_model(folder / EXPORT_NAME, self.eval_model(), dtype=torch.float32,
+                                info={"stage": "rolling"})

@@ -1,0 +1,185 @@
+"""The training loop every stage shares: time boxes, checkpoints, resume, logs, DDP.
+
+A stage (autoencoder, teacher, rolling distillation) supplies its modules and
+optimizers, ``train_step()`` (one optimisation step, returning scalar metrics),
+``evaluate(folder)`` (held-out metrics, sample videos) and ``export(folder)`` (the
+weights a later stage or the game loads). This loop runs it until ``--steps`` or
+``--minutes`` is reached, checkpoints every few minutes and at the end (also on
+SIGTERM/SIGINT), resumes exactly from ``checkpoint.safetensors`` in the run folder,
+and appends metrics as JSON lines to ``metrics.jsonl``.
+
+Under ``torchrun`` each process trains on its own data stream, gradients are averaged
+by DistributedDataParallel (the stage wraps its trainable modules with
+``distributed.wrap``), and only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.distributed as dist
+
+from neural_engine.progress import Progress
+from neural_engine.training.checkpoint import load_checkpoint, save_checkpoint
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+class Stage(Protocol):
+    name: str
+    modules: dict[str, torch.nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def train_step(self, step: int) -> dict[str, float]: ...
+
+    def evaluate(self, folder: Path, step: int) -> dict[str, float]: ...
+
+    def export(self, folder: Path) -> Path: ...
+
+    def data_state(self) -> dict: ...
+
+    def load_data_state(self, state: dict) -> None: ...
+
+    def items_per_step(self) -> int: ...
+
+
+@dataclass
+class Schedule:
+    steps: int
+    minutes: float | None = None
+    checkpoint_minutes: float = 2.0
+    eval_every: int = 1000
+    log_every: int = 50
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Distributed:
+    """Join the torchrun process group when launched by torchrun; else one process."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        return Distributed()
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend)
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+    return Distributed(dist.get_rank(), dist.get_world_size(), local)
+
+
+def wrap(module: torch.nn.Module, env: Distributed) -> torch.nn.Module:
+    """DistributedDataParallel around a trainable module when there are several ranks."""
+    if env.world == 1:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [env.local_rank] if torch.cuda.is_available() else None
+    return DistributedDataParallel(module, device_ids=ids)
+
+
+def _mean(value: float, env: Distributed, device) -> float:
+    if env.world == 1:
+        return value
+    t = torch.tensor([value], device=device)
+    dist.all_reduce(t)
+    return t.item() / env.world
+
+
+class _Stop:
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:       # not the main thread
+                pass
+        return self
+
+    def _handle(self, *_):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed = Distributed(),
+        device: torch.device | str = "cpu", quiet: bool = False) -> dict:
+    """Train ``stage`` in ``folder`` (resuming if a checkpoint is there); returns the meta."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ckpt = folder / CHECKPOINT_NAME
+    meta = {"step": 0, "seconds": 0.0, "data": stage.data_state(), "stage": stage.name}
+    if ckpt.exists():
+        meta = load_checkpoint(ckpt, stage.modules, stage.optimizers)
+        stage.load_data_state(meta["data"])
+    start_step, spent = meta["step"], meta["seconds"]
+    budget = None if schedule.minutes is None else schedule.minutes * 60.0
+    stream = open(os.devnull, "w") if quiet or not env.main else None
+    progress = Progress(schedule.steps, f"train {stage.name}", unit="step", initial=start_step,
+                        stream=stream)
+    log = open(folder / "metrics.jsonl", "a") if env.main else None
+    began = last_ckpt = time.perf_counter()
+    step = start_step
+
+    def save() -> None:
+        meta.update(step=step, seconds=spent + time.perf_counter() - began,
+                    data=stage.data_state())
+        if env.main:
+            save_checkpoint(ckpt, stage.modules, stage.optimizers, meta)
+
+    def record(kind: str, values: dict) -> None:
+        if log is not None:
+            log.write(json.dumps({"kind": kind, "step": step, **values}) + "\n")
+            log.flush()
+
+    running: dict[str, float] = {}
+    with _Stop() as stop:
+        while step < schedule.steps:
+            metrics = stage.train_step(step)
+            step += 1
+            for k, v in metrics.items():
+                running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
+            progress.update(1, **{k: running[k] for k in list(running)[:3]})
+            if step % schedule.log_every == 0:
+                record("train", {k: _mean(v, env, device) for k, v in running.items()}
+                       | {"items_per_s": progress.rate() * stage.items_per_step() * env.world})
+            if step % schedule.eval_every == 0 and env.main:
+                record("eval", stage.evaluate(folder, step))
+            now = time.perf_counter()
+            out_of_time = budget is not None and spent + now - began >= budget
+            if env.world > 1:   # every rank stops at the same step
+                flag = torch.tensor([float(out_of_time or stop.requested)], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                out_of_time = bool(flag.item())
+            if out_of_time or stop.requested:
+                break
+            if now - last_ckpt >= schedule.checkpoint_minutes * 60:
+                save()
+                last_ckpt = now
+    save()
+    progress.close()
+    if env.main and not stop.requested:     # a kill keeps only the checkpoint
+        if step % schedule.eval_every:
+            record("eval", stage.evaluate(folder, step))
+        stage.export(folder)
+    if log is not None:
+        log.close()
+    return meta
