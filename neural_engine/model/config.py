@@ -17,9 +17,9 @@ from neural_engine.schema import bounds
 class AutoencoderConfig:
     """Frames (3, H, W) in [-1, 1] ↔ latents (C, H/f, W/f), f = 2 ** len(channels)."""
 
-    latent_channels: int = field(default=8, metadata=bounds(1, 64))
+    latent_channels: int = field(default=16, metadata=bounds(1, 64))
     channels: tuple[int, ...] = field(default=(32, 64, 128), metadata=bounds(1, 5))
-    decoder_channels: tuple[int, ...] = field(default=(24, 48, 96), metadata=bounds(1, 5))
+    decoder_channels: tuple[int, ...] = field(default=(32, 64, 128), metadata=bounds(1, 5))
     blocks: int = field(default=1, metadata=bounds(0, 4))
     # Latents are normalised to zero mean, unit variance per channel for the denoiser;
     # these are measured after autoencoder training and stored with the weights.

@@ -98,16 +98,15 @@ class StreamSampler:
         self.x = torch.zeros(batch, q, *latent, device=self.device, dtype=dtype)
         self.actions = torch.zeros(batch, q, mc.action_dim, device=self.device, dtype=dtype)
         # Noise levels of the query frames (Q,) then the levels they step to (W,).
-        self.t_host = torch.zeros(q + w, pin_memory=self.device.type == "cuda")
         self.t_dev = torch.zeros(q + w, device=self.device)
+        self._send_t = StagedCopy(self.t_dev)
         self._shift_x = torch.zeros(batch, max(w - 1, 1), *latent, device=self.device, dtype=dtype)
         self._shift_a = torch.zeros(batch, max(w - 1, 1), mc.action_dim, device=self.device,
                                     dtype=dtype)
         self.noise = torch.zeros(batch, w, *latent, device=self.device, dtype=dtype)
         self.out = torch.zeros(batch, *latent, device=self.device, dtype=dtype)
-        self.meta_host = torch.zeros(self.shape.meta_size(), dtype=torch.int32,
-                                     pin_memory=self.device.type == "cuda")
         self.meta = torch.zeros(self.shape.meta_size(), dtype=torch.int32, device=self.device)
+        self._send_meta = StagedCopy(self.meta)
         self.levels = schedule.levels(cfg.steps).tolist()
         # Token index helpers for turning frame-level metadata into token-level tensors.
         self._tok = torch.arange(tokens, device=self.device)
@@ -144,12 +143,11 @@ class StreamSampler:
 
     def plan_pass(self, commit: bool) -> None:
         """Write the metadata, noise levels and fresh noise of the next pass to the device."""
-        self.meta_host.copy_(torch.from_numpy(self.layout.plan(commit, self.window_valid)))
-        self.meta.copy_(self.meta_host, non_blocking=True)
-        self.t_host.copy_(torch.tensor(
-            [0.0] + [self.levels[i] for i in self.level_index]
-            + [self.levels[max(i - 1, 0)] for i in self.level_index]))
-        self.t_dev.copy_(self.t_host, non_blocking=True)
+        self.last_plan = self.layout.plan(commit, self.window_valid)
+        self._send_meta(self.last_plan)
+        self._send_t(np.array([0.0] + [self.levels[i] for i in self.level_index]
+                              + [self.levels[max(i - 1, 0)] for i in self.level_index],
+                              np.float32))
         if self.cfg.stochastic:
             self.noise.normal_(generator=self.generator)
 
@@ -235,11 +233,39 @@ class StreamSampler:
         """
         if self.device.type != "cuda":
             raise EngineError("CUDA graphs need a CUDA device")
-        self.meta.copy_(torch.from_numpy(self.layout.plan(False, [True] * self.cfg.window)))
+        self._send_meta(self.layout.plan(False, [True] * self.cfg.window))
         self.graph = CudaGraphPass(self._pass, self.device)
         self.layout.reset()
         self.kv.clear()
         self.x.zero_()
+
+
+class StagedCopy:
+    """Host arrays into one fixed device tensor, asynchronously and without a race.
+
+    A ring of pinned staging buffers: each is rewritten only after the copy that last
+    read it has finished, so the host may run ahead of the GPU by a few passes.
+    """
+
+    def __init__(self, target: torch.Tensor, slots: int = 4):
+        self.target = target
+        self.cuda = target.device.type == "cuda"
+        count = slots if self.cuda else 1
+        self.host = [torch.zeros(target.shape, dtype=target.dtype, pin_memory=self.cuda)
+                     for _ in range(count)]
+        self.events: list[torch.cuda.Event | None] = [None] * count
+        self.next = 0
+
+    def __call__(self, values: np.ndarray) -> None:
+        i = self.next
+        self.next = (i + 1) % len(self.host)
+        if self.events[i] is not None:
+            self.events[i].synchronize()
+        self.host[i].numpy()[...] = values
+        self.target.copy_(self.host[i], non_blocking=self.cuda)
+        if self.cuda:
+            self.events[i] = torch.cuda.Event()
+            self.events[i].record()
 
 
 class CudaGraphPass:
