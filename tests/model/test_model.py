@@ -25,7 +25,7 @@ def tiny(**overrides) -> WorldModel:
 
 def test_shapes_derive_from_the_config():
     cfg = named_config("small", "maze", 128, 128, 8)
-    assert cfg.latent_shape == (8, 16, 16)
+    assert cfg.latent_shape == (16, 16, 16)
     assert cfg.grid == (8, 8) and cfg.tokens_per_frame == 64
     model = tiny()
     x = torch.randn(2, 3, *model.config.latent_shape)
