@@ -239,5 +239,5 @@ class RollingStage:
                                  samplers={"rolling": 0, "causal": self.window})
 
     def export(self, folder: Path) -> Path:
-        return save_world_model(folder / EXPORT_NAME, self.eval_model(), dtype=torch.float32,
+        return save_world_model(folder / EXPORT_NAME, self.eval_model(), dtype=torch.bfloat16,
                                 info={"stage": "rolling"})

@@ -161,5 +161,6 @@ class TeacherStage:
                                            "rolling": 0})
 
     def export(self, folder: Path) -> Path:
-        return save_world_model(folder / EXPORT_NAME, self.eval_model(), dtype=torch.float32,
+        # bf16 keeps the file under 16 MiB (the size one GPU run can hand back)
+        return save_world_model(folder / EXPORT_NAME, self.eval_model(), dtype=torch.bfloat16,
                                 info={"stage": "teacher"})

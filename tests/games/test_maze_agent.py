@@ -52,7 +52,7 @@ def test_agent_covers_new_ground(run):
     visited = sim.visited_fraction()
     tiles = visited * sim.world.walkable.reshape(BATCH, t * t).sum(1)
     # Measured over four agent seeds (4 maps of 6x6 cells, 400 ticks): mean coverage
-    # 0.26-0.40 with 0.87-0.92 new tiles per tile walked. Walking forward with a random
+    # 0.29-0.41 with 0.81-0.98 new tiles per tile walked. Walking forward with a random
     # mouse covers 0.19, 0.35 new tiles per tile walked.
     assert visited.mean() > 0.2
     assert (tiles / travelled.clamp_min(1)).mean() > 0.6
@@ -72,7 +72,8 @@ def test_agent_holds_keys_like_a_person(run):
 
 def test_agent_turns_with_keys_and_mouse(run):
     _, actions, _ = run
-    turning_keys = actions[..., BUTTONS.index("turn_left")] + actions[..., BUTTONS.index("turn_right")]
+    turning_keys = (actions[..., BUTTONS.index("turn_left")]
+                    + actions[..., BUTTONS.index("turn_right")])
     mouse = actions[..., len(BUTTONS) + SPEC.actions.mouse_axes.index("dx")]
     assert (turning_keys > 0).float().mean() > 0.05
     assert (mouse.abs() > 0.05).float().mean() > 0.1

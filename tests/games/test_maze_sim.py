@@ -90,6 +90,40 @@ def test_frames_are_rich_and_turning_changes_them(sim):
     assert ((mouse != turned).any(-1).float().mean((1, 2)) > 0.2).all()
 
 
+def _best_shift(before: torch.Tensor, after: torch.Tensor, span: int) -> list[int]:
+    """Per frame, the k for which after[:, x] best matches before[:, x + k]."""
+    w = before.shape[2]
+    errors = torch.stack([(after[:, :, span:w - span].float()
+                           - before[:, :, span + k:w - span + k].float()).abs().mean((1, 2, 3))
+                          for k in range(-span, span + 1)])                    # (2 span + 1, B)
+    return (errors.argmin(0) - span).tolist()
+
+
+def test_turning_right_pans_the_view_left_by_the_yaw(sim):
+    before = sim.reset([4, 5])
+    after = sim.step(press(2, dx=0.1))  # 0.025 rad: about 2.5 pixels at 128 wide
+    assert all(k in (2, 3) for k in _best_shift(before, after, 6))
+    before = after
+    after = sim.step(press(2, "turn_left"))  # 135 deg/s at 20 ticks/s: about 11.6 pixels
+    assert all(k in (-12, -11) for k in _best_shift(before, after, 16))
+
+
+def test_moves_follow_the_heading(sim):
+    sim.reset([60, 61])
+    walls = _wall(sim, 0)
+    y, x = next((y, x) for y, x in zip(*np.nonzero(~walls))
+                if not walls[y - 1, x] and not walls[y, x + 1])
+    sim.reset([60, 60], poses=torch.tensor([[x + 0.5, y + 0.5, math.pi]] * 2))  # facing west
+    step = sim.physics.walk_speed / SPEC.tick_rate
+    start = sim.state()[0, :2].clone()
+    sim.step(press(2, "strafe_right"))  # the right of west is north: y decreases
+    assert torch.allclose(sim.state()[0, :2] - start, torch.tensor([0.0, -step]), atol=1e-5)
+    start = sim.state()[0, :2].clone()
+    sim.step(press(2, "back", "run"))  # backwards from west is east
+    run = step * sim.physics.run_factor
+    assert torch.allclose(sim.state()[0, :2] - start, torch.tensor([run, 0.0]), atol=1e-5)
+
+
 def _wall(sim: Simulator, b: int) -> np.ndarray:
     return sim.world.walls[b].numpy() > 0
 

@@ -49,7 +49,7 @@ def test_map_is_closed_connected_and_varied(seed):
     free = m.walls == 0
     t = MapConfig().tiles
     assert m.walls.shape == (t, t)
-    assert not free[0].any() and not free[-1].any() and not free[:, 0].any() and not free[:, -1].any()
+    assert not (free[0].any() or free[-1].any() or free[:, 0].any() or free[:, -1].any())
     assert _free_components(free) == 1
     assert 0.4 < free.mean() < 0.75
     kinds = set(np.unique(m.walls[~free]).tolist())
