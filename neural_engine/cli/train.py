@@ -39,6 +39,9 @@ def add_parser(sub) -> None:
                    help="override one configuration key (TOML value), e.g. --set batch=64")
     p.add_argument("--ae", help="teacher stage: the trained autoencoder (.safetensors)")
     p.add_argument("--teacher", help="rolling stage: the trained teacher (.safetensors)")
+    p.add_argument("--init", help="teacher/rolling stage: start the trained denoiser from "
+                   "these world-model weights (a warm start; a run folder's checkpoint "
+                   "takes precedence)")
     p.add_argument("--steps", type=int, default=100_000, help="stop after this many steps")
     p.add_argument("--minutes", type=float, help="stop after this many minutes of training "
                    "(summed over resumed runs) with a final checkpoint")
@@ -91,13 +94,15 @@ def run(args: argparse.Namespace) -> int:
             raise EngineError("the teacher stage needs --ae PATH (the autoencoder's weights)")
         from neural_engine.training.teacher import TeacherStage
 
-        stage = TeacherStage(game, cfg, Path(args.ae), device, env, args.seed)
+        stage = TeacherStage(game, cfg, Path(args.ae), device, env, args.seed,
+                             init=Path(args.init) if args.init else None)
     else:
         if not args.teacher:
             raise EngineError("the rolling stage needs --teacher PATH (the teacher's weights)")
         from neural_engine.training.rolling import RollingStage
 
-        stage = RollingStage(game, cfg, Path(args.teacher), device, env, args.seed)
+        stage = RollingStage(game, cfg, Path(args.teacher), device, env, args.seed,
+                             init=Path(args.init) if args.init else None)
     schedule = trainer.Schedule(steps=args.steps, minutes=args.minutes,
                                 checkpoint_minutes=args.checkpoint_minutes,
                                 eval_every=args.eval_every, log_every=args.log_every)

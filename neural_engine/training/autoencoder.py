@@ -37,6 +37,7 @@ class AutoencoderTraining:
     latent_noise: float = field(default=0.05, metadata=bounds(0.0, 1.0))
     latent_penalty: float = field(default=1e-4, metadata=bounds(0.0, 1.0))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
+    pool: int = field(default=256, metadata=bounds(1, 65536))  # environments simulated at once
     eval_worlds: int = field(default=32, metadata=bounds(1, 4096))
 
 
@@ -55,7 +56,7 @@ class AutoencoderStage:
         self.modules = {"autoencoder": self.ae}
         self.optimizers = {"autoencoder": self.optim}
         self.clips = SimClips(game, cfg.batch, 1, device, seed=seed * 1000 + env.rank,
-                              episode_ticks=cfg.episode_ticks)
+                              episode_ticks=cfg.episode_ticks, pool=cfg.pool)
         self.autocast = device.type == "cuda"
         self._eval = None
 

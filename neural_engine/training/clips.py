@@ -35,28 +35,41 @@ class Clip:
 
 
 class SimClips:
+    """Clips of ``batch`` environments from a pool of ``pool`` simulated together.
+
+    Simulating is launch-bound (a step of 1,024 environments costs about what one
+    costs), so a large pool is stepped ``clip_len`` ticks at a time and handed out
+    ``batch`` clips per ``next()``.
+    """
+
     def __init__(self, game: Game, batch: int, clip_len: int, device: torch.device | str,
-                 seed: int = 0, episode_ticks: int = 400):
+                 seed: int = 0, episode_ticks: int = 400, pool: int | None = None):
         self.game, self.batch, self.clip_len = game, batch, clip_len
         self.device = torch.device(device)
         self.seed = seed
-        self.clips_per_episode = max(1, episode_ticks // clip_len)
+        self.pool = max(batch, pool or batch)
+        self.per_refill = self.pool // batch
+        self.refills_per_episode = max(1, episode_ticks // clip_len)
         self.drawn = 0
-        self.sim = game.simulator(batch=batch, device=self.device)
+        self.sim = game.simulator(batch=self.pool, device=self.device)
         self.agent = None
         self.anchor: torch.Tensor | None = None
-        self.frames = torch.zeros(batch, clip_len, game.spec.height, game.spec.width, 3,
+        self.frames = torch.zeros(self.pool, clip_len, game.spec.height, game.spec.width, 3,
                                   dtype=torch.uint8, device=self.device)
-        self.actions = torch.zeros(batch, clip_len, game.spec.actions.dim, device=self.device)
+        self.actions = torch.zeros(self.pool, clip_len, game.spec.actions.dim,
+                                   device=self.device)
 
     def _start_episode(self, episode: int) -> None:
-        seeds = [episode_seed(self.seed, episode * self.batch + b) for b in range(self.batch)]
+        seeds = [episode_seed(self.seed, episode * self.pool + b) for b in range(self.pool)]
         self.anchor = self.sim.reset(seeds).clone()
-        self.agent = self.game.agent(batch=self.batch, device=self.device,
+        self.agent = self.game.agent(batch=self.pool, device=self.device,
                                      seed=episode_seed(self.seed + 7919, episode))
         self.agent.reset(self.sim)
 
-    def _run_clip(self, record: bool) -> None:
+    def _refill(self, refill: int, record: bool = True) -> None:
+        episode, index = divmod(refill, self.refills_per_episode)
+        if index == 0 or self.agent is None:
+            self._start_episode(episode)
         for t in range(self.clip_len):
             action = self.agent.act(self.sim)
             frame = self.sim.step(action)
@@ -65,24 +78,25 @@ class SimClips:
                 self.actions[:, t] = action
 
     def next(self) -> Clip:
-        episode, index = divmod(self.drawn, self.clips_per_episode)
-        if index == 0 or self.agent is None:
-            self._start_episode(episode)
-        self._run_clip(record=True)
+        refill, part = divmod(self.drawn, self.per_refill)
+        if part == 0:
+            self._refill(refill)
         self.drawn += 1
-        return Clip(self.frames.clone(), self.actions.clone(), self.anchor)
+        rows = slice(part * self.batch, (part + 1) * self.batch)
+        return Clip(self.frames[rows].clone(), self.actions[rows].clone(), self.anchor[rows])
 
     def state_dict(self) -> dict:
         return {"drawn": self.drawn}
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue after ``drawn`` clips: restart that episode and replay into it."""
+        """Continue after ``drawn`` clips: replay the current episode up to that point."""
         self.drawn = int(state["drawn"])
-        episode, index = divmod(self.drawn, self.clips_per_episode)
-        if index:
-            self._start_episode(episode)
-            for _ in range(index):
-                self._run_clip(record=False)
+        refill, part = divmod(self.drawn, self.per_refill)
+        done = refill if part else refill - 1          # the last refill already made
+        first = (max(done, 0) // self.refills_per_episode) * self.refills_per_episode
+        self.agent = None
+        for r in range(first, done + 1):
+            self._refill(r, record=r == done and part > 0)
 
 
 def held_out_clips(game: Game, count: int, length: int, device: torch.device | str,

@@ -63,6 +63,7 @@ class RollingTraining:
     gt_horizon: int = field(default=8, metadata=bounds(0, 10000))
     ema: float = field(default=0.99, metadata=bounds(0.0, 1.0))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
+    pool: int = field(default=256, metadata=bounds(1, 65536))  # environments simulated at once
     eval_worlds: int = field(default=8, metadata=bounds(1, 256))
     eval_frames: int = field(default=60, metadata=bounds(2, 10000))
 
@@ -71,12 +72,14 @@ class RollingStage:
     name = "rolling"
 
     def __init__(self, game: Game, cfg: RollingTraining, teacher: Path, device: torch.device,
-                 env: Distributed = Distributed(), seed: int = 0):
+                 env: Distributed = Distributed(), seed: int = 0, init: Path | None = None):
         self.game, self.cfg, self.device, self.env = game, cfg, device, env
         self.teacher = load_world_model(teacher, device=device).requires_grad_(False)
         torch.manual_seed(seed)
         self.rng = random.Random(seed * 1000 + env.rank)
         self.student = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
+        if init is not None:      # warm start from an earlier student
+            self.student.load_state_dict(load_world_model(init, device=device).denoiser.state_dict())
         self.critic = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
         self.ema = copy.deepcopy(self.student).requires_grad_(False)
         self.train_student = wrap(self.student, env)
@@ -92,7 +95,8 @@ class RollingStage:
         self.max_frames = self.teacher.config.denoiser.max_frames
         self.clip_len = CONTEXT + cfg.rollout_max + self.window
         self.clips = SimClips(game, cfg.batch, self.clip_len, device,
-                              seed=seed * 1000 + env.rank, episode_ticks=cfg.episode_ticks)
+                              seed=seed * 1000 + env.rank, episode_ticks=cfg.episode_ticks,
+                              pool=cfg.pool)
         self.schedule = self.teacher.schedule
         self.autocast = device.type == "cuda"
         self.sampler = StreamSampler(self.student, self.schedule, self.sampler_cfg, cfg.batch,

@@ -29,7 +29,8 @@ from neural_engine.evaluation.rollout import encode_frames
 from neural_engine.games import Game
 from neural_engine.model.config import named_config
 from neural_engine.model.dit import block_causal_mask
-from neural_engine.model.weights import load_autoencoder, save_world_model
+from neural_engine.errors import EngineError
+from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
 from neural_engine.schema import bounds
 from neural_engine.training.clips import SimClips
@@ -53,6 +54,7 @@ class TeacherTraining:
     window_prob: float = field(default=0.3, metadata=bounds(0.0, 1.0))
     window: int = field(default=4, metadata=bounds(1, 32))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
+    pool: int = field(default=1024, metadata=bounds(1, 65536))  # environments simulated at once
     eval_worlds: int = field(default=8, metadata=bounds(1, 256))
     eval_frames: int = field(default=40, metadata=bounds(2, 10000))
     eval_steps: int = field(default=16, metadata=bounds(1, 1000))
@@ -81,7 +83,8 @@ class TeacherStage:
     name = "teacher"
 
     def __init__(self, game: Game, cfg: TeacherTraining, autoencoder: Path,
-                 device: torch.device, env: Distributed = Distributed(), seed: int = 0):
+                 device: torch.device, env: Distributed = Distributed(), seed: int = 0,
+                 init: Path | None = None):
         self.game, self.cfg, self.device, self.env = game, cfg, device, env
         ae = load_autoencoder(autoencoder, device)
         spec = game.spec
@@ -93,6 +96,12 @@ class TeacherStage:
         self.model.autoencoder.set_latent_stats(ae.latent_mean, ae.latent_std)
         self.model.autoencoder.requires_grad_(False)
         self.denoiser = self.model.denoiser
+        if init is not None:      # warm start from an earlier teacher's weights
+            start = load_world_model(init, device=device)
+            if start.config.denoiser != config.denoiser:
+                raise EngineError("--init weights have another denoiser configuration",
+                                  where=str(init))
+            self.denoiser.load_state_dict(start.denoiser.state_dict())
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False)
         self.train_denoiser = wrap(self.denoiser, env)
         self.optim = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr,
@@ -101,7 +110,7 @@ class TeacherStage:
         self.optimizers = {"denoiser": self.optim}
         self.frames = config.denoiser.max_frames
         self.clips = SimClips(game, cfg.batch, self.frames, device, seed=seed * 1000 + env.rank,
-                              episode_ticks=cfg.episode_ticks)
+                              episode_ticks=cfg.episode_ticks, pool=cfg.pool)
         self.schedule = self.model.schedule
         self.mask = block_causal_mask(self.frames, device)
         self.autocast = device.type == "cuda"
