@@ -15,6 +15,7 @@ import numpy as np
 import pygame
 
 from neural_engine.errors import EngineError
+from neural_engine.files import publish
 
 
 def save_png(path: str | os.PathLike, pixels: np.ndarray) -> Path:
@@ -36,7 +37,7 @@ def save_png(path: str | os.PathLike, pixels: np.ndarray) -> Path:
     os.close(handle)
     try:
         pygame.image.save(image, temporary)
-        os.replace(temporary, path)
+        publish(temporary, path)
     except (OSError, pygame.error) as error:
         Path(temporary).unlink(missing_ok=True)
         reason = error.strerror if isinstance(error, OSError) else str(error)

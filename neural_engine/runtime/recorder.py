@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from neural_engine.errors import EngineError
+from neural_engine.files import publish
 
 
 class Mp4Recorder:
@@ -105,7 +106,7 @@ class Mp4Recorder:
                 self._container.mux(packet)
             self._container.close()
             self._container = None
-            os.replace(self._temporary, self.path)
+            publish(self._temporary, self.path)
         except (OSError, av.FFmpegError) as error:
             self.abort()
             raise EngineError(
