@@ -31,7 +31,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a stage: ae, teacher or rolling",
                        description="Train one stage of a game's world model (resumable, "
                                    "time-boxed; torchrun for several GPUs).")
-    p.add_argument("stage", choices=("ae", "teacher", "rolling"))
+    p.add_argument("stage", choices=("ae", "teacher", "rolling", "probe"),
+                   help="ae, teacher, rolling: the world model's stages; probe: the "
+                        "action-control probe that evaluation uses")
     p.add_argument("--game", default="maze")
     p.add_argument("--run", required=True, help="run folder (checkpoints, samples, metrics)")
     p.add_argument("--config", help="stage configuration TOML (default: the packaged one)")
@@ -59,7 +61,10 @@ def stage_config(stage: str, path: str | None, overrides: list[str]):
     from neural_engine.training.rolling import RollingTraining
     from neural_engine.training.teacher import TeacherTraining
 
-    cls = {"ae": AutoencoderTraining, "teacher": TeacherTraining, "rolling": RollingTraining}[stage]
+    from neural_engine.training.probe import ProbeTraining
+
+    cls = {"ae": AutoencoderTraining, "teacher": TeacherTraining, "rolling": RollingTraining,
+           "probe": ProbeTraining}[stage]
     source = schema.TomlSource.read(Path(path) if path else CONFIGS / f"{stage}.toml")
     data = dict(source.data)
     for item in overrides:
@@ -96,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
 
         stage = TeacherStage(game, cfg, Path(args.ae), device, env, args.seed,
                              init=Path(args.init) if args.init else None)
+    elif args.stage == "probe":
+        from neural_engine.training.probe import ProbeStage
+
+        stage = ProbeStage(game, cfg, device, env, args.seed)
     else:
         if not args.teacher:
             raise EngineError("the rolling stage needs --teacher PATH (the teacher's weights)")

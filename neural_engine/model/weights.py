@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 
 from neural_engine import schema
 from neural_engine.errors import EngineError
+from neural_engine.files import publish
 from neural_engine.model.config import WorldModelConfig
 from neural_engine.model.world import WorldModel
 
@@ -44,10 +45,11 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
                   metadata=metadata)
-        os.replace(tmp, path)
-    except OSError as exc:
+        publish(tmp, path)
+    except (OSError, SafetensorError) as exc:
         tmp.unlink(missing_ok=True)
-        raise EngineError(f"cannot write weights: {exc.strerror}", where=str(path)) from None
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise EngineError(f"cannot write weights: {reason}", where=str(path)) from None
 
 
 def save_world_model(path: str | Path, model: WorldModel, dtype: torch.dtype = torch.float16,

@@ -29,7 +29,7 @@ one pass so a tick on the GPU is a few copies and graph replays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -66,10 +66,18 @@ SAMPLERS: dict[str, SamplerConfig] = {
 }
 
 
-def named_sampler(name: str) -> SamplerConfig:
+def named_sampler(name: str, max_frames: int | None = None, teacher_steps: int | None = None
+                  ) -> SamplerConfig:
+    """A named sampler; the ring shrinks to fit ``max_frames`` trained positions, and the
+    teacher's step count may be set."""
     if name not in SAMPLERS:
         raise EngineError(f"unknown sampler {name!r} (samplers: {', '.join(SAMPLERS)})")
-    return SAMPLERS[name]
+    cfg = SAMPLERS[name]
+    if max_frames is not None:
+        cfg = replace(cfg, ring=max(0, min(cfg.ring, max_frames - cfg.sink - cfg.window)))
+    if name == "teacher" and teacher_steps:
+        cfg = replace(cfg, steps_per_tick=teacher_steps)
+    return cfg
 
 
 class StreamSampler:

@@ -27,11 +27,13 @@ from neural_engine.games import Game
 @dataclass
 class Clip:
     """frames (B, T, H, W, 3) uint8 and actions (B, T, A): actions[:, t] produced frames[:, t];
-    anchor (B, H, W, 3) uint8: the first frame of each clip's episode."""
+    anchor (B, H, W, 3) uint8: the first frame of each clip's episode; states (B, T, S):
+    the true state after each tick."""
 
     frames: torch.Tensor
     actions: torch.Tensor
     anchor: torch.Tensor
+    states: torch.Tensor | None = None
 
 
 class SimClips:
@@ -58,6 +60,8 @@ class SimClips:
                                   dtype=torch.uint8, device=self.device)
         self.actions = torch.zeros(self.pool, clip_len, game.spec.actions.dim,
                                    device=self.device)
+        self.states = torch.zeros(self.pool, clip_len, len(self.sim.state_names),
+                                  device=self.device)
 
     def _start_episode(self, episode: int) -> None:
         seeds = [episode_seed(self.seed, episode * self.pool + b) for b in range(self.pool)]
@@ -76,6 +80,7 @@ class SimClips:
             if record:
                 self.frames[:, t] = frame
                 self.actions[:, t] = action
+                self.states[:, t] = self.sim.state()
 
     def next(self) -> Clip:
         refill, part = divmod(self.drawn, self.per_refill)
@@ -83,7 +88,8 @@ class SimClips:
             self._refill(refill)
         self.drawn += 1
         rows = slice(part * self.batch, (part + 1) * self.batch)
-        return Clip(self.frames[rows].clone(), self.actions[rows].clone(), self.anchor[rows])
+        return Clip(self.frames[rows].clone(), self.actions[rows].clone(), self.anchor[rows],
+                    self.states[rows].clone())
 
     def state_dict(self) -> dict:
         return {"drawn": self.drawn}
@@ -113,9 +119,10 @@ def held_out_clips(game: Game, count: int, length: int, device: torch.device | s
     agent.reset(sim)
     for _ in range(warmup):
         sim.step(agent.act(sim))
-    frames, actions = [], []
+    frames, actions, states = [], [], []
     for _ in range(length):
         action = agent.act(sim)
         frames.append(sim.step(action))
         actions.append(action)
-    return Clip(torch.stack(frames, 1), torch.stack(actions, 1), anchor)
+        states.append(sim.state())
+    return Clip(torch.stack(frames, 1), torch.stack(actions, 1), anchor, torch.stack(states, 1))

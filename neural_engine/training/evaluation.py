@@ -11,6 +11,7 @@ evaluation with reports lives in ``neural_engine.evaluation``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,7 +20,7 @@ from neural_engine.evaluation.metrics import psnr, ssim
 from neural_engine.evaluation.rollout import rollout
 from neural_engine.games import Game
 from neural_engine.model.world import WorldModel
-from neural_engine.sampler.stream import SAMPLERS, SamplerConfig
+from neural_engine.sampler.stream import SamplerConfig, named_sampler
 from neural_engine.training.clips import held_out_clips
 from neural_engine.video import write_video
 
@@ -27,13 +28,11 @@ CONTEXT = 2
 
 
 def sampler_for(name: str, steps: int, max_frames: int) -> SamplerConfig:
-    """A named sampler sized to the model's positions (``steps`` for many-step ones)."""
-    if name == "teacher":
-        return SamplerConfig(window=1, steps_per_tick=steps, sink=1, ring=max_frames - 2,
-                             stochastic=False)
-    if name == "causal":
-        return SamplerConfig(window=1, steps_per_tick=steps or 4, sink=1, ring=max_frames - 2)
-    return SAMPLERS[name]
+    """A named sampler sized to the model (``steps``: the teacher's, or the causal one's)."""
+    cfg = named_sampler(name, max_frames, teacher_steps=steps or None)
+    if name == "causal" and steps:
+        cfg = replace(cfg, steps_per_tick=steps)
+    return cfg
 
 
 def motion(frames: torch.Tensor) -> torch.Tensor:

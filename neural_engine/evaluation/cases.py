@@ -1,0 +1,94 @@
+"""Held-out evaluation cases, fixed in the repository so every checkpoint does the same work.
+
+A game's ``eval/cases.toml`` lists worlds by seed (all at or above
+``HELD_OUT_SEED_BASE``, which training never draws) and who plays each: the exploring
+agent, or an action script from the same folder. ``materialize`` replays them in the
+simulator: the context frames the model starts from, the actions of every tick, and
+the true frames and states those actions produce: the ground truth of every rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from neural_engine import schema
+from neural_engine.data.shards import HELD_OUT_SEED_BASE
+from neural_engine.errors import EngineError
+from neural_engine.games import GAMES_ROOT, Game
+from neural_engine.input.script import load_script
+from neural_engine.schema import bounds
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    seed: int = field(metadata=bounds(HELD_OUT_SEED_BASE, 2**62))
+    script: str | None = None          # an action script beside cases.toml; else the agent
+
+
+@dataclass(frozen=True)
+class CaseSet:
+    case: tuple[Case, ...]
+    context: int = field(default=2, metadata=bounds(1, 16))
+    warmup: int = field(default=20, metadata=bounds(0, 10000))   # agent ticks before context
+    agent_seed: int = 0
+
+
+@dataclass
+class Replay:
+    """context (B, Fc, H, W, 3) uint8 + its actions (B, Fc, A); actions (B, T, A) and the
+    true frames (B, T, H, W, 3) uint8 and states (B, T, S) they produce."""
+
+    names: list[str]
+    context: torch.Tensor
+    context_actions: torch.Tensor
+    actions: torch.Tensor
+    truth: torch.Tensor
+    states: torch.Tensor
+    state_names: tuple[str, ...]
+
+
+def load_cases(game: Game, path: Path | None = None) -> tuple[CaseSet, Path]:
+    path = path or GAMES_ROOT / game.spec.name / "eval" / "cases.toml"
+    if not path.is_file():
+        raise EngineError("no evaluation cases for this game", where=str(path))
+    return schema.load(CaseSet, path), path.parent
+
+
+@torch.no_grad()
+def materialize(game: Game, cases: CaseSet, folder: Path, ticks: int,
+                device: torch.device | str = "cpu", only: int | None = None) -> Replay:
+    chosen = list(cases.case[:only] if only else cases.case)
+    b, space = len(chosen), game.spec.actions
+    scripted = torch.zeros(b, ticks + cases.context, space.dim)
+    is_script = torch.zeros(b, dtype=torch.bool)
+    for i, case in enumerate(chosen):
+        if case.script is not None:
+            script = load_script(folder / case.script, space, game.spec.name)
+            actions = script.actions(space, game.spec.tick_rate, ticks)
+            scripted[i, cases.context:] = space.encode(actions)
+            is_script[i] = True
+    sim = game.simulator(batch=b, device=device)
+    agent = game.agent(batch=b, device=device, seed=cases.agent_seed)
+    sim.reset([c.seed for c in chosen])
+    agent.reset(sim)
+    scripted, is_script = scripted.to(device), is_script.to(device)[:, None]
+    for _ in range(cases.warmup):
+        action = agent.act(sim)
+        sim.step(torch.where(is_script, torch.zeros_like(action), action))
+    frames, actions, states = [], [], []
+    for t in range(cases.context + ticks):
+        action = agent.act(sim)
+        if t < cases.context:
+            action = torch.where(is_script, torch.zeros_like(action), action)
+        action = torch.where(is_script, scripted[:, t], action)
+        frames.append(sim.step(action))
+        actions.append(action)
+        states.append(sim.state())
+    frames, actions, states = (torch.stack(x, 1) for x in (frames, actions, states))
+    c = cases.context
+    return Replay([case.name for case in chosen], frames[:, :c], actions[:, :c],
+                  actions[:, c:], frames[:, c:], states[:, c:], tuple(sim.state_names))

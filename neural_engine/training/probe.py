@@ -1,0 +1,92 @@
+"""The action-control probe's training: pairs of real frames → the true motion between them.
+
+Not part of the world model: it is the ruler ``neural-engine eval`` uses for action
+control. Trained on frames of the simulator under the exploring agent; evaluated on
+held-out worlds by the accuracy of its turn and move classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from neural_engine.evaluation.probe import (SCALE, MotionProbe, classes, motion_targets,
+                                            save_probe)
+from neural_engine.games import Game
+from neural_engine.schema import bounds
+from neural_engine.training.clips import SimClips, held_out_clips
+from neural_engine.training.trainer import Distributed, wrap
+
+EXPORT_NAME = "probe.safetensors"
+
+
+@dataclass(frozen=True)
+class ProbeTraining:
+    width: int = field(default=32, metadata=bounds(4, 256))
+    batch: int = field(default=128, metadata=bounds(1, 4096))
+    lr: float = field(default=1e-3, metadata=bounds(0.0, 1.0))
+    pool: int = field(default=512, metadata=bounds(1, 65536))
+    clip_len: int = field(default=8, metadata=bounds(2, 1000))
+    episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
+    eval_worlds: int = field(default=32, metadata=bounds(1, 1024))
+
+
+class ProbeStage:
+    name = "probe"
+
+    def __init__(self, game: Game, cfg: ProbeTraining, device: torch.device,
+                 env: Distributed = Distributed(), seed: int = 0):
+        self.game, self.cfg, self.device = game, cfg, device
+        torch.manual_seed(seed)
+        self.probe = MotionProbe(cfg.width).to(device)
+        self.train_probe = wrap(self.probe, env)
+        self.optim = torch.optim.AdamW(self.probe.parameters(), lr=cfg.lr)
+        self.modules, self.optimizers = {"probe": self.probe}, {"probe": self.optim}
+        self.clips = SimClips(game, cfg.batch, cfg.clip_len, device, seed=seed * 1000 + env.rank,
+                              episode_ticks=cfg.episode_ticks, pool=cfg.pool)
+        self.names = tuple(self.clips.sim.state_names)
+        self._eval = None
+
+    def items_per_step(self) -> int:
+        return self.cfg.batch * (self.cfg.clip_len - 1)
+
+    def data_state(self) -> dict:
+        return self.clips.state_dict()
+
+    def load_data_state(self, state: dict) -> None:
+        self.clips.load_state_dict(state)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        clip = self.clips.next()
+        before = clip.frames[:, :-1].flatten(0, 1)
+        after = clip.frames[:, 1:].flatten(0, 1)
+        target = motion_targets(clip.states, self.names).flatten(0, 1)
+        scale = SCALE.to(self.device)
+        loss = F.smooth_l1_loss(self.train_probe(before, after) / scale, target / scale)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optim.step()
+        return {"loss": loss.item()}
+
+    @torch.no_grad()
+    def accuracy(self, probe: MotionProbe) -> dict[str, float]:
+        if self._eval is None:
+            self._eval = held_out_clips(self.game, self.cfg.eval_worlds, 24, self.device)
+        clip = self._eval
+        truth = motion_targets(clip.states, self.names).flatten(0, 1)
+        pred = probe(clip.frames[:, :-1].flatten(0, 1), clip.frames[:, 1:].flatten(0, 1))
+        (tt, tm), (pt, pm) = classes(truth), classes(pred)
+        return {"turn_accuracy": (tt == pt).float().mean().item(),
+                "move_accuracy": (tm == pm).float().mean().item()}
+
+    def evaluate(self, folder: Path, step: int) -> dict[str, float]:
+        self.probe.eval()
+        out = self.accuracy(self.probe)
+        self.probe.train()
+        return out
+
+    def export(self, folder: Path) -> Path:
+        return save_probe(folder / EXPORT_NAME, self.probe.eval(), self.evaluate(folder, -1))
