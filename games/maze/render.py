@@ -60,7 +60,7 @@ class Renderer:
         if height % 2:
             raise ValueError(f"the renderer needs an even height, got {height}")
         self.width, self.height, self.camera = width, height, camera
-        self.atlas = atlas = shared_atlas(device, tuple(camera.fog_colour))
+        self.atlas = shared_atlas(device, tuple(camera.fog_colour))
         self.tan_half = math.tan(math.radians(camera.fov_degrees) / 2)
         self.focal = width / 2 / self.tan_half
         cols = torch.arange(width, device=device, dtype=torch.float32) + 0.5        # (W,)

@@ -37,7 +37,8 @@ def add_parser(sub) -> None:
     p.add_argument("--drift-cases", type=int, default=2, help="cases rolled out for drift")
     p.add_argument("--cases", type=int, help="use only the first N held-out cases")
     p.add_argument("--teacher-steps", type=int, default=32, help="steps of the teacher sampler")
-    p.add_argument("--probe", help="action-control probe (default: assets/<game>/probe.safetensors)")
+    p.add_argument("--probe", help="action-control probe "
+                   "(default: assets/<game>/probe.safetensors)")
     p.add_argument("--json", metavar="OUT.json", help="write the numbers as JSON")
     p.add_argument("--report", metavar="DIR", help="write report.md, plots and a video here")
     add_device(p)

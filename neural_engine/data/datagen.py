@@ -50,7 +50,8 @@ def _prepare(game: Game, out: Path, info: DatasetInfo) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise EngineError(f"cannot create the output folder: {exc.strerror}", where=str(out)) from None
+        raise EngineError(f"cannot create the output folder: {exc.strerror}",
+                          where=str(out)) from None
     if (out / "dataset.json").exists():
         existing = read_info(out)
         if existing != info:
@@ -63,7 +64,8 @@ def _prepare(game: Game, out: Path, info: DatasetInfo) -> None:
     try:
         write_info(out, info)
     except OSError as exc:
-        raise EngineError(f"cannot write to the output folder: {exc.strerror}", where=str(out)) from None
+        raise EngineError(f"cannot write to the output folder: {exc.strerror}",
+                          where=str(out)) from None
 
 
 def _run_shard(game: Game, info: DatasetInfo, shard: int, device: torch.device,

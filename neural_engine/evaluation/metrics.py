@@ -42,5 +42,6 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     syy = F.conv2d(y * y, w) - mu_y ** 2
     sxy = F.conv2d(x * y, w) - mu_x * mu_y
     c1, c2 = 0.01 ** 2, 0.03 ** 2
-    value = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
+    value = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)
+             / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2)))
     return value.mean((-3, -2, -1)).reshape(lead)

@@ -27,7 +27,6 @@ import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import torch
 

@@ -79,7 +79,8 @@ class RollingStage:
         self.rng = random.Random(seed * 1000 + env.rank)
         self.student = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
         if init is not None:      # warm start from an earlier student
-            self.student.load_state_dict(load_world_model(init, device=device).denoiser.state_dict())
+            start = load_world_model(init, device=device)
+            self.student.load_state_dict(start.denoiser.state_dict())
         self.critic = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
         self.ema = copy.deepcopy(self.student).requires_grad_(False)
         self.train_student = wrap(self.student, env)

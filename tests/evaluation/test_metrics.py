@@ -16,7 +16,8 @@ def frames(n=4, seed=0):
 
 def noised(x, sigma, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (x.float() + sigma * torch.randn(x.shape, generator=g)).round().clamp(0, 255).to(torch.uint8)
+    noisy = x.float() + sigma * torch.randn(x.shape, generator=g)
+    return noisy.round().clamp(0, 255).to(torch.uint8)
 
 
 def test_perfect_values_on_identical_frames():
