@@ -22,11 +22,6 @@ from neural_engine.model.autoencoder import to_uint8
 from neural_engine.model.world import WorldModel
 from neural_engine.sampler.stream import SamplerConfig, StreamSampler
 
-# A frame "visibly" changes when its mean absolute difference from the control
-# stream reaches this many intensity levels (of 255).
-VISIBLE_LEVELS = 1.0
-
-
 @dataclass
 class BenchRow:
     window: int
@@ -81,37 +76,25 @@ def _decode_fn(model: WorldModel, sampler: StreamSampler, frames: torch.Tensor):
     return decode
 
 
-def response_latency(model: WorldModel, cfg: SamplerConfig, device, dtype, ticks: int = 24,
-                     change_at: int = 8) -> int | None:
-    """Ticks from an input change to the first decoded frame that visibly differs.
+def latency_probe(game, model: WorldModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Real context (two frames of a held-out world) and the input change to time."""
+    from neural_engine.data.shards import HELD_OUT_SEED_BASE
 
-    Two streams share seed and history; one switches every button on at ``change_at``.
-    None if no frame differs within the run.
-    """
-    streams = []
-    a_dim = model.config.action_dim
-    for variant in (0, 1):
-        sampler = StreamSampler(model.denoiser, model.schedule, cfg, 1, device, dtype)
-        sampler.reset(*_context(model, 1, device, dtype), seed=11)
-        frames = []
-        for tick in range(ticks):
-            action = torch.zeros(1, a_dim, device=device, dtype=dtype)
-            if variant and tick >= change_at:
-                action.fill_(1.0)
-            out = sampler.step(action, input_changed=variant == 1 and tick == change_at)
-            frames.append(None if out is None else
-                          to_uint8(model.autoencoder.decode(out).float()).float())
-        streams.append(frames)
-    for tick in range(change_at, ticks):
-        a, b = streams[0][tick], streams[1][tick]
-        if a is not None and (a - b).abs().mean().item() >= VISIBLE_LEVELS:
-            return tick - change_at
-    return None
+    sim = game.simulator(batch=1)
+    first = sim.reset([HELD_OUT_SEED_BASE])
+    idle = torch.zeros(1, model.config.action_dim)
+    context = torch.stack([first, sim.step(idle)], 1)                      # (1, 2, H, W, 3)
+    space = game.spec.actions
+    change = torch.zeros(space.dim)
+    button = "turn_right" if "turn_right" in space.buttons else space.buttons[0]
+    change[space.buttons.index(button)] = 1.0
+    return context, torch.zeros(1, 2, space.dim), change
 
 
 def bench_point(model: WorldModel, cfg: SamplerConfig, batch: int, device: torch.device,
                 dtype: torch.dtype, ticks: int, warmup: int, graphs: bool,
-                latency: bool) -> BenchRow:
+                latency=None) -> BenchRow:
+    """One sweep point; ``latency`` is ``latency_probe(...)``'s result, or None to skip."""
     measure = _timer(device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -146,9 +129,11 @@ def bench_point(model: WorldModel, cfg: SamplerConfig, batch: int, device: torch
         decode_graph if decode_graph is not None else decode_eager)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     lat = lat_late = None
-    if latency:
-        lat = response_latency(model, cfg, device, dtype)
-        lat_late = response_latency(model, replace(cfg, late_binding=True), device, dtype)
+    if latency is not None:
+        from neural_engine.evaluation.runner import response_latency
+
+        lat = response_latency(model, cfg, *latency, ticks=24)
+        lat_late = response_latency(model, replace(cfg, late_binding=True), *latency, ticks=24)
     return BenchRow(window=cfg.window, ring=cfg.ring, sink=cfg.sink, batch=batch,
                     step_ms_eager=step_eager, step_ms_graph=step_graph,
                     decode_ms_eager=decode_eager, decode_ms_graph=decode_graph,

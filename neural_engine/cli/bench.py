@@ -10,10 +10,11 @@ from pathlib import Path
 
 import torch
 
-from neural_engine.bench import bench_point, rows_as_dicts, table
+from neural_engine.bench import bench_point, latency_probe, rows_as_dicts, table
 from neural_engine.cli.options import (add_device, add_dtype, load_model, parse_dtype,
                                        resolve_device)
 from neural_engine.errors import EngineError
+from neural_engine.games import load_game
 from neural_engine.sampler.stream import SamplerConfig
 
 
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         args.size = "tiny"   # the CPU check: seconds, not minutes
     model, weights_label = load_model(args.game, args.weights, args.size, device, dtype)
     max_frames = model.config.denoiser.max_frames
+    probe = None if args.no_latency else latency_probe(load_game(args.game), model)
     rows, skipped = [], []
     for w in args.windows:
         for ring in args.rings:
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             for b in args.batches:
                 row = bench_point(model, cfg, max(b, 1), device, dtype, args.ticks,
                                   args.warmup, graphs=not args.no_graphs,
-                                  latency=not args.no_latency and b == args.batches[0])
+                                  latency=probe if b == args.batches[0] else None)
                 rows.append(row)
                 print(table([row]).splitlines()[-1], flush=True)
     if skipped:
