@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from neural_engine.errors import EngineError
 
-COMMANDS = ("play", "datagen", "train", "bench")
+COMMANDS = ("play", "datagen", "train", "bench", "validate")
 
 
 def _module(name: str):

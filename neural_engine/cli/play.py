@@ -1,15 +1,27 @@
 """``neural-engine play`` (and ``python run_game.py``): play a game in a window or headless.
 
 Everything the user named is checked before a window opens or a file is created:
-the game, bindings, the action script, the output path. Then the pieces are put
-together (frame source, driver, display, presenter, HUD, recorder) and the game loop
-runs until quit, the time limit, or the end of the script.
+the game, bindings, the action script or scenario pack, the output path. Then the
+pieces are put together (frame source, driver, director, display, presenter, HUD,
+recorder) and the game loop runs until quit, the time limit, or the end of the script.
+
+With ``--pack`` a scenario pack sets the start states, controls, sampler and timeline
+(``runtime.director``); command-line options given explicitly override it. With
+``--kiosk`` the process becomes a watchdog (``runtime.watchdog``) that runs the game,
+locked and fullscreen under the kiosk's rules (``runtime.kiosk``), as its child.
+
+SIGTERM and SIGHUP end a run like Ctrl-C does, so a recording in progress is finished
+and stays playable.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import signal
 import sys
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,29 +30,45 @@ from neural_engine.errors import EngineError
 from neural_engine.games import Game, load_game
 from neural_engine.input.mapper import ActionMapper, merge_bindings
 from neural_engine.input.script import load_script
+from neural_engine.packs import ScenarioPack, load_pack
 from neural_engine.runtime.drivers import AgentDriver, KeyboardDriver, ScriptDriver
 from neural_engine.runtime.frame_source import SimulatorSource, StartState
+from neural_engine.runtime.watchdog import CHILD_ENV
 
 HEADLESS_HINT = "python run_game.py --headless --seconds 10 --record play.mp4"
+GPU_ADVICE = ("close other programs using the GPU, pick a lighter sampler (--sampler "
+              "causal), or play on the CPU with --device cpu")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--game", default="maze", help="which game (default: maze)")
+    p.add_argument("--game", default=None, help="which game (default: maze, or the pack's)")
     p.add_argument("--engine", choices=("auto", "sim", "neural"), default="auto",
                    help="frame source: the neural world model, the ground-truth simulator, "
-                        "or auto (neural when weights for the game exist)")
-    p.add_argument("--weights", help="world-model weights (default: the game's shipped ones)")
-    p.add_argument("--sampler", default="rolling", help="neural sampler: rolling, "
-                   "rolling-nosink, causal or teacher (default: rolling)")
+                        "or auto (the pack's choice; else neural when weights exist)")
+    p.add_argument("--weights", help="world-model weights (default: the pack's, else the "
+                   "game's shipped ones)")
+    p.add_argument("--sampler", default=None, help="neural sampler: rolling, "
+                   "rolling-nosink, causal or teacher (default: the pack's, else rolling)")
     p.add_argument("--late-binding", action="store_true",
                    help="frames still noisy in the window take a changed input at once")
-    p.add_argument("--seed", type=int, default=0, help="world seed of the start state")
+    p.add_argument("--seed", type=int, default=None,
+                   help="world seed of the start state (default: 0; packs set their own)")
     p.add_argument("--headless", action="store_true",
                    help="render off-screen (no window); pair with --record")
     p.add_argument("--seconds", type=float, help="stop after this many seconds of game time")
     p.add_argument("--record", metavar="OUT.mp4", help="record what is shown to an mp4 file")
     p.add_argument("--script", metavar="FILE.toml", help="play an action script instead of "
                    "reading the keyboard")
+    p.add_argument("--pack", metavar="PACK", help="play a scenario pack (its folder or "
+                   "pack.toml); headless, its timeline is what plays")
+    p.add_argument("--kiosk", action="store_true",
+                   help="unattended kiosk: fullscreen, locked (quit only with the pack's "
+                        "operator chord), attract mode, idle reset, session limit, a "
+                        "watchdog that restarts the game and rotated logs")
+    p.add_argument("--log-dir", default="kiosk-logs",
+                   help="kiosk: where the rotated logs go (default: ./kiosk-logs)")
+    p.add_argument("--no-watchdog", action="store_true",
+                   help="kiosk: run the game in this process, without the watchdog")
     p.add_argument("--agent", action="store_true",
                    help="let the game's exploring agent play (default when headless "
                         "without a script)")
@@ -49,11 +77,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--filter", choices=("nearest", "linear"), default="nearest",
                    help="upscaling filter (default: nearest)")
     p.add_argument("--fullscreen", action="store_true", help="start in fullscreen")
-    p.add_argument("--no-hud", action="store_true", help="hide the HUD")
+    p.add_argument("--no-hud", action="store_true", help="hide the HUD (captions still show)")
     p.add_argument("--bind", action="append", default=[], metavar="BUTTON=KEY[,KEY]",
                    help="override a button's keys, e.g. --bind forward=w,up (repeatable)")
-    p.add_argument("--mouse-sensitivity", type=float, default=1.0,
-                   help="multiplier on mouse motion (default: 1.0)")
+    p.add_argument("--mouse-sensitivity", type=float, default=None,
+                   help="multiplier on mouse motion (default: the pack's, else 1.0)")
     p.add_argument("--screenshot-dir", default=".", help="where F12 saves screenshots")
     p.add_argument("--realtime", action="store_true",
                    help="headless: pace ticks at the game's rate instead of as fast as possible")
@@ -86,68 +114,202 @@ def _check_output(path: Path, what: str) -> None:
         raise EngineError(f"{what} folder does not exist", where=str(path))
 
 
-def _frame_source(game: Game, args: argparse.Namespace):
-    """The simulator, or the world model (named weights, else the game's shipped ones)."""
+# -- frame sources ------------------------------------------------------------------
+def _frame_source(game: Game, args: argparse.Namespace, pack: ScenarioPack | None):
+    """The simulator, or the world model (named weights, the pack's, or the shipped ones)."""
     from neural_engine.model.weights import shipped_weights
 
+    weights = args.weights or (str(pack.weights) if pack and pack.weights else None)
     engine = args.engine
+    if engine == "auto" and pack is not None:
+        engine = pack.spec.engine
     if engine == "auto":
-        engine = "neural" if (args.weights or shipped_weights(game.spec.name)) else "sim"
+        engine = "neural" if (weights or shipped_weights(game.spec.name)) else "sim"
         if engine == "sim":
             print(f"note: no trained weights for {game.spec.name!r} yet; playing the "
                   "ground-truth simulator (--engine sim)", file=sys.stderr)
     if engine == "sim":
         return SimulatorSource(game)
-    from neural_engine.cli.options import load_model, parse_dtype
-    from neural_engine.runtime.session import NeuralSource
     from neural_engine.sampler.stream import named_sampler
 
+    if args.sampler is not None or pack is None or pack.sampler is None:
+        sampler = named_sampler(args.sampler or "rolling")
+    else:
+        sampler = pack.sampler
+    if args.late_binding:
+        sampler = replace(sampler, late_binding=True)
     device = resolve_device(args.device)
-    model, _ = load_model(game.spec.name, args.weights, None, device, parse_dtype(args, device))
-    sampler = replace(named_sampler(args.sampler), late_binding=args.late_binding)
-    return NeuralSource(game, model, sampler, device=device)
+    try:
+        return _neural_source(game, args, weights, sampler, device)
+    except RuntimeError as exc:       # torch.cuda.OutOfMemoryError, CUDA driver errors
+        if device.type != "cuda" or not _is_gpu_failure(exc):
+            raise
+        reason = "ran out of memory" if _is_oom(exc) else f"failed ({_first_line(exc)})"
+        if args.device != "auto":
+            raise EngineError(f"the GPU {reason} while starting the world model: "
+                              f"{GPU_ADVICE}") from None
+        print(f"warning: the GPU {reason} while starting the world model; falling back to "
+              f"the CPU (slow). To play on the GPU: {GPU_ADVICE}", file=sys.stderr)
+        _release_gpu()
+        return _neural_source(game, args, weights, sampler, resolve_device("cpu"))
+
+
+def _neural_source(game: Game, args, weights: str | None, sampler, device):
+    """The world model as a frame source; on a GPU, warmed up so that a lack of memory
+    shows now rather than mid-game."""
+    from neural_engine.cli.options import load_model, parse_dtype
+    from neural_engine.input.actions import IDLE
+    from neural_engine.runtime.image_start import ImageStartSource
+
+    model, _ = load_model(game.spec.name, weights, None, device, parse_dtype(args, device))
+    source = ImageStartSource(game, model, sampler, device=device)
+    if device.type == "cuda":
+        source.reset(StartState())
+        for _ in range(sampler.window + 1):
+            source.step(IDLE)
+    return source
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc)
+
+
+def _is_gpu_failure(exc: BaseException) -> bool:
+    return _is_oom(exc) or "CUDA" in str(exc) or "cuDNN" in str(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _release_gpu() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+# -- the pieces -----------------------------------------------------------------------
+def _game(args: argparse.Namespace, pack: ScenarioPack | None) -> Game:
+    if pack is None:
+        return load_game(args.game or "maze")
+    if args.game is not None and args.game != pack.game.name:
+        raise EngineError(f"--game {args.game}: the pack is for {pack.game.name!r}")
+    if args.seed is not None:
+        raise EngineError("--seed: a pack's start states set the seeds; edit [[start]] in "
+                          "its pack.toml")
+    if args.script:
+        raise EngineError("--script: a pack plays its own [timeline]; give one or the other")
+    return load_game(pack.game.name)
+
+
+def _mapper_factory(game: Game, args: argparse.Namespace):
+    """Bindings and sensitivity: the game's, then the pack's, then the command line's."""
+    spec = game.spec
+    cli = parse_bindings(args.bind)
+
+    def make(pack: ScenarioPack | None) -> ActionMapper:
+        base = pack.bindings() if pack is not None else spec.bindings
+        bindings = merge_bindings(base, cli, spec.actions, where="--bind")
+        sensitivity = args.mouse_sensitivity
+        if sensitivity is None:
+            sensitivity = pack.spec.controls.mouse_sensitivity if pack is not None else 1.0
+        return ActionMapper(spec.actions, bindings, sensitivity)
+
+    return make
+
+
+def _plain_driver(game: Game, args, make_mapper, max_ticks):
+    spec = game.spec
+    if args.script:
+        script = load_script(args.script, spec.actions, spec.name)
+        return ScriptDriver(script.actions(spec.actions, spec.tick_rate, max_ticks))
+    if args.agent or args.headless:
+        return AgentDriver(game, seed=args.seed or 0)
+    return KeyboardDriver(make_mapper(None))
+
+
+def _director(game: Game, args, pack: ScenarioPack, make_mapper):
+    from neural_engine.runtime.director import PackDirector
+
+    if args.kiosk:
+        from neural_engine.runtime.kiosk import KioskDirector
+        from neural_engine.runtime.watchdog import Heartbeat
+
+        return KioskDirector(pack, KeyboardDriver(make_mapper(pack)),
+                             heartbeat=Heartbeat.from_env(), make_mapper=make_mapper)
+    if args.headless:
+        player = None if pack.script is not None else AgentDriver(game, seed=0)
+    elif args.agent:
+        player = AgentDriver(game, seed=0)
+    else:
+        player = KeyboardDriver(make_mapper(pack))
+    return PackDirector(pack, player, make_mapper=make_mapper,
+                        make_source=lambda p: _frame_source(game, args, p))
 
 
 def run(args: argparse.Namespace) -> int:
-    game = load_game(args.game)
+    with _signals_end_the_run():
+        pack = load_pack(args.pack) if args.pack else None
+        if args.kiosk and not args.no_watchdog and os.environ.get(CHILD_ENV) != "1":
+            from neural_engine.cli.kiosk import supervise
+
+            return supervise(args, pack)
+        return _run(args, pack)
+
+
+def _run(args: argparse.Namespace, pack: ScenarioPack | None) -> int:
+    game = _game(args, pack)
     spec = game.spec
     if args.scale < 1 or args.scale > 16:
         raise EngineError(f"--scale {args.scale}: must be between 1 and 16")
     if args.seconds is not None and args.seconds <= 0:
         raise EngineError(f"--seconds {args.seconds}: must be positive")
-    bindings = merge_bindings(spec.bindings, parse_bindings(args.bind), spec.actions,
-                              where="--bind")
-    start = StartState(seed=args.seed)
+    if args.mouse_sensitivity is not None and not 0.01 <= args.mouse_sensitivity <= 100:
+        raise EngineError(f"--mouse-sensitivity {args.mouse_sensitivity}: must be between "
+                          "0.01 and 100")
+    make_mapper = _mapper_factory(game, args)
+    make_mapper(pack)                                    # checks --bind before anything opens
     record = Path(args.record) if args.record else None
     if record is not None:
+        if args.kiosk:
+            raise EngineError("--record: a kiosk runs for days; it does not record")
         if record.suffix.lower() != ".mp4":
             raise EngineError("recordings are written as mp4: give a path ending in .mp4",
                               where=str(record))
         _check_output(record, "recording")
 
     max_ticks = round(args.seconds * spec.tick_rate) if args.seconds else None
-    if args.script:
-        script = load_script(args.script, spec.actions, spec.name)
-        driver = ScriptDriver(script.actions(spec.actions, spec.tick_rate, max_ticks))
-    elif args.agent or args.headless:
-        driver = AgentDriver(game, seed=args.seed)
+    if args.kiosk and pack is None:
+        pack = ScenarioPack.bare(spec)
+    director = None
+    if pack is not None:
+        _log_to_stderr()
+        director = _director(game, args, pack, make_mapper)
+        driver, start = director.driver, director.start
+        if args.headless and max_ticks is None and director.timeline is not None:
+            max_ticks = director.timeline.timeline.ticks
     else:
-        driver = KeyboardDriver(ActionMapper(spec.actions, bindings, args.mouse_sensitivity))
+        driver = _plain_driver(game, args, make_mapper, max_ticks)
+        start = StartState(seed=args.seed or 0)
     if args.headless and max_ticks is None and not args.script:
         max_ticks = 10 * spec.tick_rate
 
-    from neural_engine.presenter.display import (HeadlessDisplay, WindowDisplay,
-                                                 display_available)
+    from neural_engine.presenter.display import display_available
 
     if not args.headless and not display_available():
         raise EngineError(f"no display found; to play headless into a recording instead "
                           f"run: {HEADLESS_HINT}")
-    source = _frame_source(game, args)
+    source = _frame_source(game, args, pack)
     size = (spec.width * args.scale, spec.height * args.scale)
-    return _play(game, args, source, start, driver, size, record, max_ticks)
+    return _play(game, args, source, start, driver, size, record, max_ticks, director)
 
 
-def _play(game, args, source, start, driver, size, record, max_ticks) -> int:
+def _play(game, args, source, start, driver, size, record, max_ticks, director=None) -> int:
     from neural_engine.presenter.display import HeadlessDisplay, WindowDisplay
     from neural_engine.presenter.hud import Hud
     from neural_engine.presenter.presenter import Presenter
@@ -155,21 +317,30 @@ def _play(game, args, source, start, driver, size, record, max_ticks) -> int:
     from neural_engine.runtime.recorder import Mp4Recorder
 
     spec = game.spec
+    kiosk = args.kiosk
     if args.headless:
         display = HeadlessDisplay(size)
     else:
         display = WindowDisplay(size, title=f"{spec.title} — neural engine",
-                                fullscreen=args.fullscreen, resizable=record is None)
-        display.grab_input(isinstance(driver, KeyboardDriver))
+                                fullscreen=args.fullscreen or kiosk,
+                                resizable=record is None and not kiosk)
+        display.grab_input(kiosk or isinstance(driver, KeyboardDriver)
+                           or director is not None)
+    show_stats = not args.no_hud
+    if director is not None and kiosk:
+        show_stats = show_stats and director.pack.kiosk.show_stats
+    elif director is not None and args.headless and not args.realtime:
+        show_stats = False          # wall-clock numbers would make a pack's video vary
     recorder = None
     try:
         presenter = Presenter(display.ctx, (spec.width, spec.height), filter=args.filter)
-        hud = None if args.no_hud else Hud(display.ctx)
+        hud = Hud(display.ctx) if show_stats or director is not None else None
         if record is not None:
             recorder = Mp4Recorder(record, fps=spec.tick_rate, size=display.size)
         loop = GameLoop(source, start, driver, display, presenter, hud, recorder,
                         realtime=not args.headless or args.realtime, max_ticks=max_ticks,
-                        screenshot_dir=Path(args.screenshot_dir))
+                        screenshot_dir=Path(args.screenshot_dir), director=director,
+                        locked=kiosk, show_stats=show_stats)
         stats = loop.run()
         if recorder is not None:
             recorder.close()
@@ -187,12 +358,46 @@ def _play(game, args, source, start, driver, size, record, max_ticks) -> int:
     return 0
 
 
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("neural_engine")
+    if not any(getattr(h, "_play_console", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handler._play_console = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+@contextmanager
+def _signals_end_the_run():
+    """SIGTERM and SIGHUP raise KeyboardInterrupt (so recordings finish), during the run."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {}
+    if hasattr(signal, "SIGHUP") and _main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv=None) -> int:
     """Entry point of ``run_game.py``: the play command's arguments at the top level."""
     from neural_engine.cli.main import guarded
 
     parser = argparse.ArgumentParser(prog="run_game.py",
                                      description="Play a neural game. Esc quits, F11 "
-                                     "fullscreen, P pause, R reset, F12 screenshot.")
+                                     "fullscreen, P pause, R reset, F12 screenshot, F5 "
+                                     "reload the pack.")
     add_arguments(parser)
     return guarded(run, parser.parse_args(argv))

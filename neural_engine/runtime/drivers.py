@@ -2,6 +2,8 @@
 
 - ``KeyboardDriver``: a person, through pygame events and the action mapper;
 - ``ScriptDriver``: a precompiled action script (then idle once it ends);
+- ``TimelineDriver``: a scenario pack's compiled timeline: the script's actions plus
+  the events due at each tick (captions, resets), optionally looping;
 - ``AgentDriver``: the game's exploring agent, which watches a private copy of the
   ground-truth simulator fed with its own actions (so it plays sensibly in front of
   any frame source, the neural one included).
@@ -18,6 +20,7 @@ import torch
 from neural_engine.games import Game
 from neural_engine.input.actions import IDLE, Action, ActionSpace
 from neural_engine.input.mapper import ActionMapper
+from neural_engine.packs.timeline import CompiledTimeline, TimelineEvent
 from neural_engine.runtime.frame_source import StartState
 
 
@@ -68,6 +71,37 @@ class ScriptDriver:
             return IDLE
         self.index += 1
         return self.actions[self.index - 1]
+
+
+class TimelineDriver(ScriptDriver):
+    """A compiled timeline: ``due()`` gives the events of the tick about to be played.
+
+    A looping timeline starts over after its last tick; ``due()`` then reports
+    ``wrapped`` so the caller can put the world back at the timeline's start.
+    """
+
+    name = "timeline"
+
+    def __init__(self, timeline: CompiledTimeline, loop: bool | None = None):
+        super().__init__(timeline.actions)
+        self.timeline = timeline
+        self.loop = timeline.loop if loop is None else loop
+        self.wrapped = False
+
+    @property
+    def finished(self) -> bool:
+        return not self.loop and super().finished
+
+    def reset(self, start: StartState) -> None:
+        super().reset(start)
+        self.wrapped = False
+
+    def due(self) -> tuple[TimelineEvent, ...]:
+        """Events at the coming tick (call before ``next_action``); sets ``wrapped``."""
+        self.wrapped = self.loop and self.index >= len(self.actions) > 0
+        if self.wrapped:
+            self.index = 0
+        return self.timeline.events.get(self.index, ())
 
 
 class AgentDriver:

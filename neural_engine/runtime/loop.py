@@ -1,14 +1,21 @@
 """The fixed-tick game loop: input ▸ frame source ▸ presenter ▸ (recorder), every tick.
 
 Each tick it reads the window's events (engine controls first: Esc quit, F11
-fullscreen, P pause, R reset, F12 screenshot; everything else goes to the driver),
-asks the driver for this tick's action, steps the frame source, draws the frame with
-the HUD, and hands the picture to the recorder. In real time it sleeps to the next
-tick; headless it runs as fast as the source allows (a recording still has exactly
-one frame per tick at the game's rate). It measures the achieved tick rate and the
-time each part of a frame takes, and shows them on the HUD.
+fullscreen, P pause, R reset, F12 screenshot, F5 reload a pack; everything else goes
+to the director, if there is one, else to the driver), lets the director act (a
+scenario pack's timeline events, a kiosk's timers), asks the driver for this tick's
+action, steps the frame source, draws the frame with the HUD, and hands the picture
+to the recorder. In real time it sleeps to the next tick; headless it runs as fast as
+the source allows (a recording still has exactly one frame per tick at the game's
+rate). It measures the achieved tick rate and the time each part of a frame takes
+(over the last ``STATS_WINDOW`` ticks, so a run of days keeps constant memory), and
+shows them on the HUD.
 
-The loop knows nothing about what produces the frames or how they are drawn.
+A *locked* loop (kiosk mode) has no engine controls at all: closing the window,
+Esc, F11, P, R, F12 and F5 do nothing, and only the director can end the run.
+
+The loop knows nothing about what produces the frames or how they are drawn, nor
+about packs or kiosks beyond the small ``Director`` interface.
 """
 
 from __future__ import annotations
@@ -18,20 +25,24 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from neural_engine.input.actions import Action
 from neural_engine.runtime.drivers import Driver, KeyboardDriver
 from neural_engine.runtime.frame_source import FrameSource, StartState
 
+# Per-tick times kept for the medians: a few minutes of play, not the whole run.
+STATS_WINDOW = 10_000
+
 
 @dataclass
 class LoopStats:
-    """What a run measured; times in milliseconds, medians over all ticks."""
+    """What a run measured; times in milliseconds, medians over the last ticks."""
 
     ticks: int = 0
     seconds: float = 0.0
-    step_ms: list[float] = field(default_factory=list)
-    present_ms: list[float] = field(default_factory=list)
+    step_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    present_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
     screenshots: list[Path] = field(default_factory=list)
 
     @property
@@ -61,10 +72,31 @@ class RateMeter:
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
 
 
+class Director(Protocol):
+    """Runs a show around the loop (a scenario pack, a kiosk): see ``runtime.director``."""
+
+    def handle(self, loop: GameLoop, event) -> None:
+        """An input event the engine's controls did not take."""
+
+    def before_tick(self, loop: GameLoop) -> None:
+        """Before the driver is asked for an action: may restart the world or swap drivers."""
+
+    def restart(self, loop: GameLoop) -> None:
+        """R: start the show over."""
+
+    def reload(self, loop: GameLoop) -> None:
+        """F5: read the show's files again."""
+
+    def hud_lines(self) -> list[str]:
+        """Lines to show below the loop's own (captions)."""
+
+
 class GameLoop:
     def __init__(self, source: FrameSource, start: StartState, driver: Driver, display,
                  presenter, hud=None, recorder=None, realtime: bool = True,
-                 max_ticks: int | None = None, screenshot_dir: Path = Path(".")):
+                 max_ticks: int | None = None, screenshot_dir: Path = Path("."),
+                 director: Director | None = None, locked: bool = False,
+                 show_stats: bool = True):
         self.source = source
         self.start = start
         self.driver = driver
@@ -75,6 +107,9 @@ class GameLoop:
         self.realtime = realtime
         self.max_ticks = max_ticks
         self.screenshot_dir = Path(screenshot_dir)
+        self.director = director
+        self.locked = locked
+        self.show_stats = show_stats
         self.period = 1.0 / source.spec.tick_rate
         self.paused = False
         self.running = False
@@ -89,29 +124,57 @@ class GameLoop:
             return
         import pygame
 
-        for event in pygame.event.get():
-            if event.type == pygame.QUIT:
-                self.running = False
-            elif event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE:
-                self.running = False
-            elif event.type == pygame.KEYDOWN and event.key == pygame.K_F11:
-                if self.recorder is None:  # a recording keeps one picture size
-                    self.display.toggle_fullscreen()
-            elif event.type == pygame.KEYDOWN and event.key == pygame.K_p:
-                self.paused = not self.paused
-                self.display.grab_input(not self.paused)
-            elif event.type == pygame.KEYDOWN and event.key == pygame.K_r:
-                self.reset()
-            elif event.type == pygame.KEYDOWN and event.key == pygame.K_F12:
-                self.screenshot()
-            elif event.type == pygame.VIDEORESIZE:
-                self.display.resize((event.w, event.h))
+        for event in pygame.event.get():   # each event costs O(1): a storm cannot stall
+            if self._control(event, pygame):
+                continue
+            if self.director is not None:
+                self.director.handle(self, event)
             elif isinstance(self.driver, KeyboardDriver):
                 self.driver.handle(event)
 
+    def _control(self, event, pygame) -> bool:
+        """Act on an engine control; whether ``event`` was one (a locked loop has none)."""
+        kind = event.type
+        if kind == pygame.VIDEORESIZE:
+            self.display.resize((event.w, event.h))
+            return True
+        if kind == pygame.QUIT:
+            if not self.locked:
+                self.running = False
+            return True
+        if kind != pygame.KEYDOWN or self.locked:
+            return False
+        key = event.key
+        if key == pygame.K_ESCAPE:
+            self.running = False
+        elif key == pygame.K_F11:
+            if self.recorder is None:  # a recording keeps one picture size
+                self.display.toggle_fullscreen()
+        elif key == pygame.K_p:
+            self.paused = not self.paused
+            self.display.grab_input(not self.paused)
+        elif key == pygame.K_r:
+            if self.director is not None:
+                self.director.restart(self)
+            else:
+                self.reset()
+        elif key == pygame.K_F12:
+            self.screenshot()
+        elif key == pygame.K_F5 and self.director is not None:
+            self.director.reload(self)
+        else:
+            return False
+        return True
+
     def reset(self) -> None:
+        """The driver and the world back to the start state."""
         self.driver.reset(self.start)
-        self.frame = self.source.reset(self.start)
+        self.reset_world(self.start)
+
+    def reset_world(self, start: StartState) -> None:
+        """The world (only) to ``start``, which becomes the loop's start state."""
+        self.start = start
+        self.frame = self.source.reset(start)
 
     def screenshot(self) -> Path:
         from neural_engine.presenter.screenshot import save_png
@@ -124,6 +187,12 @@ class GameLoop:
 
     # -- one tick -----------------------------------------------------------------
     def _hud_lines(self) -> list[str]:
+        lines = self._stats_lines() if self.show_stats else []
+        if self.director is not None:
+            lines += self.director.hud_lines()
+        return lines
+
+    def _stats_lines(self) -> list[str]:
         spec = self.source.spec
         held = spec.actions.held(self.last_action)
         step = self.stats.step_ms[-1] if self.stats.step_ms else 0.0
@@ -139,6 +208,8 @@ class GameLoop:
     def _tick(self) -> None:
         t0 = time.perf_counter()
         if not self.paused:
+            if self.director is not None:
+                self.director.before_tick(self)
             self.last_action = self.driver.next_action()
             self.frame = self.source.step(self.last_action)
         t1 = time.perf_counter()
