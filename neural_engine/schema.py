@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import sys
 import types
@@ -180,6 +181,8 @@ class _Filler:
         if tp is float:
             ok = isinstance(raw, (int, float)) and not isinstance(raw, bool)
             raw = float(raw) if ok else raw
+            if ok and not math.isfinite(raw):
+                return self.problem(key, f"expected a finite number, got {raw!r}")
         else:
             ok = isinstance(raw, tp) and not (tp is int and isinstance(raw, bool))
         if not ok:

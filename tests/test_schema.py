@@ -74,3 +74,10 @@ def test_array_of_tables_lines():
 def test_round_trip_to_dict():
     out = Outer(name="x", items=("a",))
     assert schema.fill(Outer, schema.to_dict(out)) == out
+
+
+def test_nan_and_infinity_are_refused():
+    with pytest.raises(SchemaError, match="rate: expected a finite number, got nan"):
+        fill_text('name = "x"\nrate = nan\n')
+    with pytest.raises(SchemaError, match="rate: expected a finite number, got inf"):
+        fill_text('name = "x"\nrate = inf\n')
