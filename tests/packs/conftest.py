@@ -4,7 +4,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "games" / "maze" / "packs"
@@ -38,22 +37,6 @@ def shipped(tmp_path):
         return Path(shutil.copytree(SHIPPED / name, tmp_path / name))
 
     return copy
-
-
-@pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory) -> Path:
-    """Random weights of the tiny model for the maze (128×128, 8 actions)."""
-    from neural_engine.model.config import named_config
-    from neural_engine.model.weights import save_world_model
-    from neural_engine.model.world import WorldModel
-
-    torch.manual_seed(0)
-    model = WorldModel(named_config("tiny", "maze", 128, 128, 8))
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.1)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_world_model(path, model, dtype=torch.float32)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -119,19 +119,3 @@ def loop_parts():
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory):
-    """Random weights of the tiny model for the maze (128×128, 8 actions)."""
-    import torch
-
-    from neural_engine.model.config import named_config
-    from neural_engine.model.weights import save_world_model
-    from neural_engine.model.world import WorldModel
-
-    torch.manual_seed(0)
-    model = WorldModel(named_config("tiny", "maze", 128, 128, 8))
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.1)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_world_model(path, model, dtype=torch.float32)
-    return path
