@@ -76,7 +76,7 @@ def test_a_pack_without_starts_or_timeline_uses_the_game_defaults(write_pack):
      r"pack\.toml:3: sampler\.preset: unknown sampler preset 'rolings' \(did you mean "
      r"'rolling'\?\)"),
     ('game = "maze"\n[[start]]\nname = "a"\npose = [nan, 3.5, 0.0]\n',
-     r"pack\.toml:4: start\[0\]\.pose\[0\]: nan is not a finite number"),
+     r"pack\.toml:4: start\[0\]\.pose\[0\]: expected a finite number, got nan"),
     ('game = "maze"\nengine = "nerual"\n',
      r"pack\.toml:2: engine: 'nerual' is not one of 'auto', 'sim', 'neural' \(did you "
      r"mean 'neural'\?\)"),
