@@ -98,7 +98,8 @@ class Watchdog:
 
     def __init__(self, command: list[str], log_dir: str | os.PathLike, *,
                  env: dict[str, str] | None = None, hang_seconds: float = 20.0,
-                 startup_seconds: float = 300.0, restart_delay: float = 1.0, max_delay: float = 30.0,
+                 startup_seconds: float = 300.0, restart_delay: float = 1.0,
+                 max_delay: float = 30.0,
                  stable_seconds: float = 60.0, poll: float = 0.1, echo: bool = True,
                  max_bytes: int = LOG_BYTES, backups: int = LOG_BACKUPS):
         self.command = command
