@@ -64,7 +64,8 @@ def load_model(game: str, weights: str | None, size: str | None, device: torch.d
             raise EngineError(f"no trained weights for game {game!r} in assets/{game}/: "
                               "pass --weights PATH")
         verify_manifest(shipped.parent)
-        weights = str(shipped)
+        model = load_world_model(shipped, device=device, dtype=dtype)
+        return model, f"{shipped.relative_to(shipped.parents[2])} (shipped)"
     if weights is not None:
         model = load_world_model(weights, device=device, dtype=dtype)
         if model.config.game != game:

@@ -46,6 +46,8 @@ def write_report(report: dict, folder: Path, weights: str, rate: int) -> Path:
         index = next((i for i, c in enumerate(cases) if not c.startswith("agent")), 0)
         side = torch.cat([gt[index], samples[name][index]], 2).numpy()     # (T, H, 2W, 3)
         video = write_video(folder / "side_by_side.mp4", side, fps=rate)
+    elif (folder / "side_by_side.mp4").is_file():
+        video = folder / "side_by_side.mp4"
     settings = report["settings"]
     lines = [
         f"# Evaluation: {report['game']}",

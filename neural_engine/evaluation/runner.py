@@ -69,7 +69,7 @@ class SamplerResult:
     drift_per_minute: list[float] = field(default_factory=list)
     delta_drift: float = 0.0
     delta_drift_per_minute: list[float] = field(default_factory=list)
-    drift_ratio_last_vs_first_minute: float = 0.0
+    drift_ratio_last_vs_first_minute: float | None = None   # None under two minutes
     turn_accuracy: float | None = None
     move_accuracy: float | None = None
     latency_ticks: int | None = None
@@ -98,7 +98,8 @@ def drift_summary(distance: torch.Tensor, rate: int) -> dict:
         delta_minute.append(abs(chunk[:, -five:].mean().item() - chunk[:, :five].mean().item()))
     return {"drift_per_second": per_second, "drift_per_minute": per_minute,
             "delta_drift": delta, "delta_drift_per_minute": delta_minute,
-            "drift_ratio_last_vs_first_minute": per_minute[-1] / max(per_minute[0], 1e-9)}
+            "drift_ratio_last_vs_first_minute":
+                per_minute[-1] / max(per_minute[0], 1e-9) if len(per_minute) > 1 else None}
 
 
 def control_accuracy(probe: MotionProbe, frames: torch.Tensor, states: torch.Tensor,

@@ -53,7 +53,9 @@ def test_drift_summary_defines_delta_drift_as_the_paper_does():
     rate = 20
     steady = torch.full((2, 70 * rate), 3.0)
     s = drift_summary(steady, rate)
-    assert s["delta_drift"] == 0 and s["drift_ratio_last_vs_first_minute"] == 1
+    assert s["delta_drift"] == 0 and s["drift_ratio_last_vs_first_minute"] is None
+    assert drift_summary(torch.full((1, 130 * rate), 3.0), rate)[
+        "drift_ratio_last_vs_first_minute"] == 1
     assert len(s["drift_per_minute"]) == 1 and len(s["drift_per_second"]) == 70
     growing = torch.linspace(1, 2, 70 * rate).expand(2, -1)
     g = drift_summary(growing, rate)
