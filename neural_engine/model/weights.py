@@ -169,6 +169,7 @@ def save_autoencoder(path: str | Path, autoencoder, info: dict[str, Any] | None 
 
 
 def load_autoencoder(path: str | Path, device: torch.device | str = "cpu"):
+    """An autoencoder file, or the autoencoder inside a world-model file."""
     from neural_engine.model.autoencoder import Autoencoder
     from neural_engine.model.config import AutoencoderConfig
 
@@ -181,6 +182,9 @@ def load_autoencoder(path: str | Path, device: torch.device | str = "cpu"):
         raise EngineError("autoencoder weights not found", where=str(path)) from None
     except (SafetensorError, OSError) as exc:
         raise EngineError(f"not a readable safetensors file ({exc})", where=str(path)) from None
+    if metadata.get("format") == FORMAT:        # a whole world model: take its autoencoder
+        world = load_world_model(path, device=device)
+        return world.autoencoder
     if metadata.get("format") != AE_FORMAT:
         raise EngineError("not a neural-engine autoencoder", where=str(path))
     cfg = schema.fill(AutoencoderConfig, json.loads(metadata["config"]), name=str(path))
