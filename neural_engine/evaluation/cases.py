@@ -19,6 +19,7 @@ from neural_engine.data.shards import HELD_OUT_SEED_BASE
 from neural_engine.errors import EngineError
 from neural_engine.games import GAMES_ROOT, Game
 from neural_engine.input.script import load_script
+from neural_engine.training.clips import record_play
 from neural_engine.schema import bounds
 
 
@@ -76,19 +77,11 @@ def materialize(game: Game, cases: CaseSet, folder: Path, ticks: int,
     sim.reset([c.seed for c in chosen])
     agent.reset(sim)
     scripted, is_script = scripted.to(device), is_script.to(device)[:, None]
-    for _ in range(cases.warmup):
-        action = agent.act(sim)
-        sim.step(torch.where(is_script, torch.zeros_like(action), action))
-    frames, actions, states = [], [], []
-    for t in range(cases.context + ticks):
-        action = agent.act(sim)
-        if t < cases.context:
-            action = torch.where(is_script, torch.zeros_like(action), action)
-        action = torch.where(is_script, scripted[:, t], action)
-        frames.append(sim.step(action))
-        actions.append(action)
-        states.append(sim.state())
-    frames, actions, states = (torch.stack(x, 1) for x in (frames, actions, states))
+    # scripted cases stand still through the warm-up and the context, then follow the script
+    record_play(sim, agent, cases.warmup,
+                lambda t, a: torch.where(is_script, torch.zeros_like(a), a), keep=False)
+    frames, actions, states = record_play(
+        sim, agent, cases.context + ticks, lambda t, a: torch.where(is_script, scripted[:, t], a))
     c = cases.context
     return Replay([case.name for case in chosen], frames[:, :c], actions[:, :c],
                   actions[:, c:], frames[:, c:], states[:, c:], tuple(sim.state_names))

@@ -24,7 +24,6 @@ For each sampler, on the held-out cases of ``games/<game>/eval/cases.toml``:
 from __future__ import annotations
 
 import platform
-import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -221,6 +220,3 @@ def evaluate(game: Game, model: WorldModel, settings: EvalSettings,
         "_samples": samples, "_truth": replay.truth,
     }
 
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0

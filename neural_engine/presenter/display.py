@@ -104,6 +104,18 @@ class _FramebufferDisplay:
         self.target.release()
         self._colour.release()
 
+    def close(self) -> None:
+        """Release the framebuffer and the context (safe to call twice)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._release_target()
+        self.ctx.release()
+        self._close_window()
+
+    def _close_window(self) -> None:
+        """What a display with a window does after its GL resources are gone."""
+
 
 class HeadlessDisplay(_FramebufferDisplay):
     """An off-screen output of ``size`` (width, height) pixels on a standalone GL context.
@@ -119,13 +131,6 @@ class HeadlessDisplay(_FramebufferDisplay):
 
     def flip(self) -> None:
         """Nothing to show off-screen; present for the common interface."""
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._release_target()
-        self.ctx.release()
 
 
 class WindowDisplay(_FramebufferDisplay):
@@ -199,12 +204,7 @@ class WindowDisplay(_FramebufferDisplay):
         self.ctx.copy_framebuffer(self.ctx.screen, self.target)
         pygame.display.flip()
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._release_target()
-        self.ctx.release()
+    def _close_window(self) -> None:
         pygame.display.quit()
 
 

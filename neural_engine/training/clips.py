@@ -105,6 +105,25 @@ class SimClips:
             self._refill(r, record=r == done and part > 0)
 
 
+def record_play(sim, agent, ticks: int, choose=None, keep: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """Step ``sim`` ``ticks`` times under ``agent``; ``choose(t, action)`` may replace its
+    action. Returns frames (B, T, H, W, 3), actions (B, T, A), states (B, T, S) if kept."""
+    frames, actions, states = [], [], []
+    for t in range(ticks):
+        action = agent.act(sim)
+        if choose is not None:
+            action = choose(t, action)
+        frame = sim.step(action)
+        if keep:
+            frames.append(frame)
+            actions.append(action)
+            states.append(sim.state())
+    if not keep:
+        return None
+    return torch.stack(frames, 1), torch.stack(actions, 1), torch.stack(states, 1)
+
+
 def held_out_clips(game: Game, count: int, length: int, device: torch.device | str,
                    warmup: int = 20, first: int = 0) -> Clip:
     """``count`` fixed evaluation clips of ``length`` frames from held-out worlds.
@@ -117,12 +136,6 @@ def held_out_clips(game: Game, count: int, length: int, device: torch.device | s
     anchor = sim.reset(seeds).clone()
     agent = game.agent(batch=count, device=device, seed=HELD_OUT_SEED_BASE + first)
     agent.reset(sim)
-    for _ in range(warmup):
-        sim.step(agent.act(sim))
-    frames, actions, states = [], [], []
-    for _ in range(length):
-        action = agent.act(sim)
-        frames.append(sim.step(action))
-        actions.append(action)
-        states.append(sim.state())
-    return Clip(torch.stack(frames, 1), torch.stack(actions, 1), anchor, torch.stack(states, 1))
+    record_play(sim, agent, warmup, keep=False)
+    frames, actions, states = record_play(sim, agent, length)
+    return Clip(frames, actions, anchor, states)
