@@ -69,7 +69,7 @@ class ProbeStage:
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         self.optim.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}
 
     @torch.no_grad()
     def accuracy(self, probe: MotionProbe) -> dict[str, float]:

@@ -85,10 +85,11 @@ class RollingStage:
         self.ema = copy.deepcopy(self.student).requires_grad_(False)
         self.train_student = wrap(self.student, env)
         self.train_critic = wrap(self.critic, env)
+        fused = device.type == "cuda"
         self.optim = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr,
-                                       weight_decay=0.0, betas=(0.0, 0.99))
+                                       weight_decay=0.0, betas=(0.0, 0.99), fused=fused)
         self.optim_critic = torch.optim.AdamW(self.critic.parameters(), lr=cfg.lr_critic,
-                                              weight_decay=0.0, betas=(0.0, 0.99))
+                                              weight_decay=0.0, betas=(0.0, 0.99), fused=fused)
         self.modules = {"student": self.student, "critic": self.critic, "ema": self.ema}
         self.optimizers = {"student": self.optim, "critic": self.optim_critic}
         self.sampler_cfg = SAMPLERS[cfg.sampler]
@@ -217,7 +218,7 @@ class RollingStage:
                                  1.0 - cfg.ema)
 
         # The critic learns the student's frames (flow matching on detached samples).
-        critic_loss = 0.0
+        critic_loss = torch.zeros((), device=self.device)
         for _ in range(cfg.critic_steps):
             x, tt, a, t, noise, _ = self._score_inputs(hist, hist_actions, x0.detach(),
                                                        window_actions)
@@ -229,9 +230,9 @@ class RollingStage:
             c_loss.backward()
             torch.nn.utils.clip_grad_norm_(self.critic.parameters(), 1.0)
             self.optim_critic.step()
-            critic_loss += c_loss.item() / cfg.critic_steps
-        return {"dmd": loss_dmd.item(), "gt": loss_gt.item(), "critic": critic_loss,
-                "grad": grad.item(), "ticks": float(ticks)}
+            critic_loss += c_loss.detach() / cfg.critic_steps
+        return {"dmd": loss_dmd.detach(), "gt": loss_gt.detach(), "critic": critic_loss,
+                "grad": grad, "ticks": float(ticks)}
 
     def eval_model(self) -> WorldModel:
         model = copy.deepcopy(self.teacher)

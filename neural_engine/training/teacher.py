@@ -35,7 +35,7 @@ from neural_engine.model.world import WorldModel
 from neural_engine.schema import bounds
 from neural_engine.training.clips import SimClips
 from neural_engine.training.evaluation import evaluate_rollouts
-from neural_engine.training.trainer import Distributed, wrap
+from neural_engine.training.trainer import Distributed, compiled, wrap
 
 EXPORT_NAME = "teacher.safetensors"
 
@@ -55,6 +55,7 @@ class TeacherTraining:
     window: int = field(default=4, metadata=bounds(1, 32))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=1024, metadata=bounds(1, 65536))  # environments simulated at once
+    compile: bool = True          # torch.compile the training forward on CUDA
     eval_worlds: int = field(default=8, metadata=bounds(1, 256))
     eval_frames: int = field(default=40, metadata=bounds(2, 10000))
     eval_steps: int = field(default=16, metadata=bounds(1, 1000))
@@ -103,9 +104,11 @@ class TeacherStage:
                                   where=str(init))
             self.denoiser.load_state_dict(start.denoiser.state_dict())
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False)
-        self.train_denoiser = wrap(self.denoiser, env)
+        self.train_denoiser = compiled(wrap(self.denoiser, env), cfg.compile and
+                                       device.type == "cuda")
         self.optim = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr,
-                                       weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+                                       weight_decay=cfg.weight_decay, betas=(0.9, 0.99),
+                                       fused=device.type == "cuda")
         self.modules = {"denoiser": self.denoiser, "ema": self.ema}
         self.optimizers = {"denoiser": self.optim}
         self.frames = config.denoiser.max_frames
@@ -113,6 +116,7 @@ class TeacherStage:
                               episode_ticks=cfg.episode_ticks, pool=cfg.pool)
         self.schedule = self.model.schedule
         self.mask = block_causal_mask(self.frames, device)
+        self.positions = torch.arange(self.frames, device=device)
         self.autocast = device.type == "cuda"
 
     def items_per_step(self) -> int:
@@ -141,8 +145,7 @@ class TeacherStage:
         noise = torch.randn_like(z)
         x_t = self.schedule.add_noise(z, noise, t)
         with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-            v = self.train_denoiser(x_t, t, actions, torch.arange(t_len, device=self.device),
-                                    frame_mask=self.mask)
+            v = self.train_denoiser(x_t, t, actions, self.positions, frame_mask=self.mask)
         per_frame = F.mse_loss(v.float(), self.schedule.velocity_target(z, noise),
                                reduction="none").mean((2, 3, 4))                 # (B, T)
         weight = (t > 1e-3).float()
@@ -156,7 +159,7 @@ class TeacherStage:
         with torch.no_grad():
             torch._foreach_lerp_(list(self.ema.parameters()), list(self.denoiser.parameters()),
                                  1.0 - self.cfg.ema)
-        return {"loss": loss.item(), "grad": grad.item()}
+        return {"loss": loss.detach(), "grad": grad}
 
     def eval_model(self) -> WorldModel:
         model = copy.deepcopy(self.model)

@@ -1,7 +1,8 @@
 """The training loop every stage shares: time boxes, checkpoints, resume, logs, DDP.
 
 A stage (autoencoder, teacher, rolling distillation) supplies its modules and
-optimizers, ``train_step()`` (one optimisation step, returning scalar metrics),
+optimizers, ``train_step()`` (one optimisation step, returning scalar metrics as
+floats or 0-d tensors; tensors are read back a few steps at a time, not every step),
 ``evaluate(folder)`` (held-out metrics, sample videos) and ``export(folder)`` (the
 weights a later stage or the game loads). This loop runs it until ``--steps`` or
 ``--minutes`` is reached, checkpoints every few minutes and at the end (also on
@@ -37,7 +38,7 @@ class Stage(Protocol):
     modules: dict[str, torch.nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
 
-    def train_step(self, step: int) -> dict[str, float]: ...
+    def train_step(self, step: int) -> dict[str, float | torch.Tensor]: ...
 
     def evaluate(self, folder: Path, step: int) -> dict[str, float]: ...
 
@@ -92,12 +93,51 @@ def wrap(module: torch.nn.Module, env: Distributed) -> torch.nn.Module:
     return DistributedDataParallel(module, device_ids=ids)
 
 
+def compiled(module: torch.nn.Module, enabled: bool):
+    """``module``'s forward under torch.compile when ``enabled`` (a CUDA training step).
+
+    On a small model the eager step is bound by hundreds of memory-bound elementwise
+    kernels (layer norms, modulation, gates, rotary); Inductor fuses them. The first
+    call compiles (about a minute); if compiling fails, training goes on eagerly.
+    """
+    if not enabled:
+        return module
+    fast = torch.compile(module)
+    failed = False
+
+    def forward(*args, **kwargs):
+        nonlocal failed
+        if not failed:
+            try:
+                return fast(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - any compiler failure
+                failed = True
+                first = str(error).splitlines()[0] if str(error) else ""
+                print(f"torch.compile failed, training eagerly: {type(error).__name__}: "
+                      f"{first}", flush=True)
+        return module(*args, **kwargs)
+
+    return forward
+
+
 def _mean(value: float, env: Distributed, device) -> float:
     if env.world == 1:
         return value
     t = torch.tensor([value], device=device)
     dist.all_reduce(t)
     return t.item() / env.world
+
+
+SYNC_EVERY = 10   # steps whose metrics are read back together (one host sync)
+
+
+def _to_floats(pending: list[dict]) -> list[dict[str, float]]:
+    """Metrics of several steps (floats or 0-d tensors) as floats, with one device sync."""
+    tensors = [v for m in pending for v in m.values() if isinstance(v, torch.Tensor)]
+    values = iter(torch.stack([t.detach().float() for t in tensors]).tolist()) if tensors \
+        else iter(())
+    return [{k: next(values) if isinstance(v, torch.Tensor) else float(v)
+             for k, v in m.items()} for m in pending]
 
 
 class _Stop:
@@ -151,12 +191,16 @@ def run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed = Distr
             log.flush()
 
     running: dict[str, float] = {}
+    pending: list[dict] = []
     with _Stop() as stop:
         while step < schedule.steps:
-            metrics = stage.train_step(step)
+            pending.append(stage.train_step(step))
             step += 1
-            for k, v in metrics.items():
-                running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
+            if len(pending) == SYNC_EVERY or step % schedule.log_every == 0:
+                for metrics in _to_floats(pending):
+                    for k, v in metrics.items():
+                        running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
+                pending.clear()
             progress.update(1, **{k: running[k] for k in list(running)[:3]})
             if step % schedule.log_every == 0:
                 record("train", {k: _mean(v, env, device) for k, v in running.items()}

@@ -1,0 +1,70 @@
+"""Every training stage runs end to end on a tiny configuration and hands on its product."""
+
+import json
+import math
+
+import torch
+
+from neural_engine.evaluation.probe import load_probe
+from neural_engine.games import load_game
+from neural_engine.model.weights import load_autoencoder, load_world_model
+from neural_engine.training import trainer
+from neural_engine.training.autoencoder import AutoencoderStage, AutoencoderTraining
+from neural_engine.training.probe import ProbeStage, ProbeTraining
+from neural_engine.training.rolling import RollingStage, RollingTraining
+from neural_engine.training.teacher import TeacherStage, TeacherTraining
+
+CPU = torch.device("cpu")
+
+
+def _run(stage, folder, steps):
+    trainer.run(stage, folder, trainer.Schedule(steps=steps, eval_every=10_000, log_every=2),
+                quiet=True)
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_ae_teacher_rolling_and_probe_chain(tmp_path):
+    game = load_game("maze")
+    ae = AutoencoderStage(game, AutoencoderTraining(size="tiny", batch=2, pool=2,
+                                                    episode_ticks=4, eval_worlds=1), CPU)
+    _run(ae, tmp_path / "ae", 2)
+    ae_file = tmp_path / "ae" / "autoencoder.safetensors"
+    assert load_autoencoder(ae_file, CPU).cfg.latent_channels == 4
+
+    teacher = TeacherStage(game, TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26,
+                                                 eval_worlds=1, eval_frames=6, eval_steps=2,
+                                                 compile=True), ae_file, CPU)
+    lines = _run(teacher, tmp_path / "teacher", 4)
+    train = [m for m in lines if m["kind"] == "train"]
+    assert len(train) == 2 and all(math.isfinite(m["loss"]) and m["loss"] > 0 for m in train)
+    assert any(m["kind"] == "eval" for m in lines)
+    teacher_file = tmp_path / "teacher" / "teacher.safetensors"
+    model = load_world_model(teacher_file, device=CPU)
+    for (name, a), b in zip(teacher.ema.state_dict().items(),
+                            model.denoiser.state_dict().values()):
+        assert torch.equal(a.to(torch.bfloat16).float(), b.float()), name  # the EMA ships
+
+    rolling = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, eval_worlds=1,
+                                                 eval_frames=6, critic_steps=1), teacher_file,
+                           CPU)
+    before = [p.clone() for p in rolling.student.parameters()]
+    lines = _run(rolling, tmp_path / "rolling", 2)
+    assert any(m["kind"] == "train" and math.isfinite(m["dmd"]) for m in lines)
+    assert any(not torch.equal(a, b) for a, b in zip(before, rolling.student.parameters()))
+    assert (tmp_path / "rolling" / "student.safetensors").is_file()
+
+    probe = ProbeStage(game, ProbeTraining(width=4, batch=2, pool=2, clip_len=3,
+                                           eval_worlds=2), CPU)
+    _run(probe, tmp_path / "probe", 2)
+    assert load_probe(tmp_path / "probe" / "probe.safetensors", CPU) is not None
+
+
+def test_metrics_of_several_steps_are_read_back_together():
+    steps = [{"loss": torch.tensor(0.5), "ticks": 3.0}, {"loss": torch.tensor(0.25), "ticks": 4}]
+    assert trainer._to_floats(steps) == [{"loss": 0.5, "ticks": 3.0}, {"loss": 0.25, "ticks": 4.0}]
+    assert trainer._to_floats([{"n": 1}]) == [{"n": 1.0}]
+
+
+def test_compile_is_off_the_cpu_path():
+    module = torch.nn.Linear(2, 2)
+    assert trainer.compiled(module, False) is module
