@@ -41,14 +41,48 @@ def add_parser(sub) -> None:
                    "(default: assets/<game>/probe.safetensors)")
     p.add_argument("--json", metavar="OUT.json", help="write the numbers as JSON")
     p.add_argument("--report", metavar="DIR", help="write report.md, plots and a video here")
+    p.add_argument("--samples", metavar="FILE.safetensors",
+                   help="with --json: also keep the side-by-side case's generated frames "
+                        "(first 12 s) here; with --from-json: read them for the video")
+    p.add_argument("--from-json", metavar="IN.json",
+                   help="draw --report from an earlier run's JSON (say, one made on a GPU "
+                        "machine without pygame) instead of evaluating")
     add_device(p)
     add_dtype(p)
     p.set_defaults(handler=run)
 
 
+SAMPLE_SECONDS = 12.0
+
+
+def redraw(args: argparse.Namespace) -> int:
+    """``--from-json``: the report of an earlier evaluation, drawn here."""
+    from neural_engine.evaluation.report import load_samples, write_report
+
+    if not args.report:
+        raise EngineError("--from-json needs --report DIR")
+    try:
+        report = json.loads(Path(args.from_json).read_text())
+    except (OSError, ValueError) as error:
+        raise EngineError(f"not an evaluation JSON: {error}", where=args.from_json) from error
+    if not isinstance(report, dict) or not {"results", "cases", "truth_drift"} <= report.keys():
+        raise EngineError("not an evaluation JSON (no results, cases or truth_drift)",
+                          where=args.from_json)
+    game = load_game(report.get("game", args.game))
+    if args.samples:
+        load_samples(report, Path(args.samples), game)
+    path = write_report(report, Path(args.report), report.get("weights", "?"),
+                        game.spec.tick_rate)
+    print(f"wrote {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from neural_engine.evaluation.probe import load_probe
-    from neural_engine.evaluation.report import public, write_report
+    from neural_engine.evaluation.report import public, save_samples, write_report
+
+    if args.from_json:
+        return redraw(args)
     from neural_engine.evaluation.runner import EvalSettings, evaluate
     from neural_engine.model.weights import ASSETS_ROOT
 
@@ -78,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(public(report), indent=2) + "\n")
         print(f"wrote {args.json}")
+    if args.samples:
+        save_samples(report, Path(args.samples), SAMPLE_SECONDS, game.spec.tick_rate)
+        print(f"wrote {args.samples}")
     if args.report:
         path = write_report(report, Path(args.report), label, game.spec.tick_rate)
         print(f"wrote {path}")

@@ -21,6 +21,61 @@ def public(report: dict) -> dict:
     return {k: v for k, v in report.items() if not k.startswith("_")}
 
 
+def video_case(report: dict) -> int:
+    """Index of the case shown side by side: the first scripted one."""
+    return next((i for i, c in enumerate(report["cases"]) if not c.startswith("agent")), 0)
+
+
+def video_pair(report: dict) -> tuple[str, str, torch.Tensor, torch.Tensor] | None:
+    """(case, sampler, truth (T, H, W, 3), generated (T, H, W, 3)) for the video, if kept."""
+    samples, gt = report.get("_samples", {}), report.get("_truth")
+    if gt is None or not samples:
+        return None
+    name = "rolling" if "rolling" in samples else next(iter(samples))
+    index = video_case(report)
+    gen = samples[name][index]
+    return report["cases"][index], name, gt[index][:len(gen)], gen
+
+
+def save_samples(report: dict, path: Path, seconds: float, rate: int) -> Path | None:
+    """The video's generated frames (first ``seconds``) as safetensors, so that a report
+    can be drawn on another machine (the truth is re-simulated there from the seed)."""
+    from safetensors.torch import save_file
+
+    pair = video_pair(report)
+    if pair is None:
+        return None
+    case, sampler, _, gen = pair
+    save_file({"frames": gen[:round(seconds * rate)].contiguous()}, str(path),
+              metadata={"case": case, "sampler": sampler})
+    return path
+
+
+def load_samples(report: dict, path: Path, game) -> None:
+    """Put saved video frames and their re-simulated truth back into ``report``."""
+    from safetensors import SafetensorError, safe_open
+
+    from neural_engine.errors import EngineError
+    from neural_engine.evaluation.cases import load_cases, materialize
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            frames = f.get_tensor("frames")
+    except (SafetensorError, OSError, KeyError) as error:
+        raise EngineError(f"not a samples file: {error}", where=str(path)) from error
+    if meta.get("case") not in report["cases"] or frames.dtype != torch.uint8:
+        raise EngineError("samples do not belong to this report", where=str(path))
+    index = report["cases"].index(meta["case"])
+    cases, folder = load_cases(game)
+    replay = materialize(game, cases, folder, frames.shape[0], only=index + 1)
+    truth = torch.zeros(len(report["cases"]), *replay.truth.shape[1:], dtype=torch.uint8)
+    truth[index] = replay.truth[index]
+    gen = torch.zeros_like(truth)
+    gen[index] = frames
+    report["_truth"], report["_samples"] = truth, {meta.get("sampler", "rolling"): gen}
+
+
 def _f(value, fmt="{:.2f}") -> str:
     return "–" if value is None else fmt.format(value)
 
@@ -38,13 +93,10 @@ def write_report(report: dict, folder: Path, weights: str, rate: int) -> Path:
     drift["simulator"] = (list(range(1, len(truth) + 1)), truth)
     line_chart(folder / "drift_vs_time.png", drift, "Drift: distance to the nearest real frame",
                "seconds into the rollout", "feature distance (lower is better)")
-    samples, gt = report.get("_samples", {}), report.get("_truth")
     video = None
-    if gt is not None and samples:
-        name = "rolling" if "rolling" in samples else next(iter(samples))
-        cases = report["cases"]
-        index = next((i for i, c in enumerate(cases) if not c.startswith("agent")), 0)
-        side = torch.cat([gt[index], samples[name][index]], 2).numpy()     # (T, H, 2W, 3)
+    pair = video_pair(report)
+    if pair is not None:
+        side = torch.cat(pair[2:], 2).numpy()                             # (T, H, 2W, 3)
         video = write_video(folder / "side_by_side.mp4", side, fps=rate)
     elif (folder / "side_by_side.mp4").is_file():
         video = folder / "side_by_side.mp4"

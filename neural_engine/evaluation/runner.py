@@ -164,13 +164,14 @@ def evaluate(game: Game, model: WorldModel, settings: EvalSettings,
             change[space.buttons.index(name)] = 1.0
     results, samples = [], {}
     max_frames = model.config.denoiser.max_frames
+    graphs = device.type == "cuda"     # a captured pass: same frames, bit for bit, faster
     for name in settings.samplers:
         cfg = named_sampler(name, max_frames, settings.teacher_steps)
         res = SamplerResult(sampler=name, config=asdict(cfg), streams=len(replay.names))
         progress(f"eval {name}: fidelity over {len(replay.names)} cases × {settings.seconds:g} s")
         start = time.perf_counter()
         gen = rollout(model, cfg, replay.context, replay.context_actions, replay.actions,
-                      seed=settings.seed).cpu()
+                      seed=settings.seed, cuda_graphs=graphs).cpu()
         if device.type == "cuda":
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
@@ -191,7 +192,7 @@ def evaluate(game: Game, model: WorldModel, settings: EvalSettings,
         samples[name] = gen
         progress(f"eval {name}: drift over {settings.drift_seconds:g} s")
         long_gen = rollout(model, cfg, long.context, long.context_actions, long.actions,
-                           seed=settings.seed).cpu()
+                           seed=settings.seed, cuda_graphs=graphs).cpu()
         distance = bank.distance(long_gen.flatten(0, 1)).view(long_gen.shape[:2])
         for key, value in drift_summary(distance, rate).items():
             setattr(res, key, value)

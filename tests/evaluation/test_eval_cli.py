@@ -1,0 +1,50 @@
+"""`neural-engine eval` end to end on a tiny model: JSON, kept samples, a report drawn later."""
+
+import json
+
+import pytest
+import torch
+
+from neural_engine.cli.main import main
+from neural_engine.games import load_game
+from neural_engine.model.config import named_config
+from neural_engine.model.weights import save_world_model
+from neural_engine.model.world import WorldModel
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    spec = load_game("maze").spec
+    torch.manual_seed(0)
+    model = WorldModel(named_config("tiny", "maze", spec.height, spec.width, spec.actions.dim))
+    return save_world_model(tmp_path_factory.mktemp("w") / "tiny.safetensors", model.eval(),
+                            dtype=torch.float32)
+
+
+@pytest.mark.slow
+def test_eval_writes_json_and_samples_and_a_report_can_be_drawn_from_them(weights, tmp_path):
+    out, samples = tmp_path / "eval.json", tmp_path / "samples.safetensors"
+    assert main(["eval", "--weights", str(weights), "--device", "cpu", "--sampler",
+                 "rolling,causal", "--seconds", "2", "--drift-seconds", "3", "--drift-cases",
+                 "1", "--cases", "6", "--json", str(out), "--samples", str(samples)]) == 0
+    report = json.loads(out.read_text())
+    assert [r["sampler"] for r in report["results"]] == ["rolling", "causal"]
+    for r in report["results"]:
+        assert 0 < r["psnr_first_2s"] < 60 and set(r["psnr"]) == {"1s", "2s"}
+        assert len(r["drift_per_second"]) == 3 and r["ticks_per_s"] > 0
+    assert samples.is_file()
+
+    folder = tmp_path / "report"
+    assert main(["eval", "--from-json", str(out), "--samples", str(samples),
+                 "--report", str(folder)]) == 0
+    text = (folder / "report.md").read_text()
+    assert "| rolling |" in text and "| causal |" in text
+    assert (folder / "psnr_vs_horizon.png").is_file() and (folder / "drift_vs_time.png").is_file()
+    assert "Side by side" in text and "walk-and-turn" not in report["cases"][:5]
+
+
+def test_a_report_from_a_file_that_is_not_an_evaluation_is_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"results": []}')
+    assert main(["eval", "--from-json", str(bad), "--report", str(tmp_path / "r")]) != 0
+    assert "not an evaluation JSON" in capsys.readouterr().err
