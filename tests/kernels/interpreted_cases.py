@@ -1,8 +1,9 @@
 """Triton kernels against their references on the CPU, through Triton's interpreter.
 
-Not collected by itself: ``test_interpreter.py`` runs this file in a fresh process with
-``TRITON_INTERPRET=1`` (it must be set before triton is imported). Small shapes (P = 4 exercises the per-element
-mask path, P = 16 the frame-aligned one) so the whole file takes seconds. The
+Not collected by itself: ``test_interpreter.py`` runs this file in a fresh process
+with ``TRITON_INTERPRET=1`` (it must be set before triton is imported). Small shapes
+(P = 4 exercises the per-element mask path, P = 16 the frame-aligned one) so the whole
+file takes seconds. The
 interpreter multiplies in float32 where the GPU would use bfloat16 tensor cores (see
 ``kernels.attention._dot_dtype``); operands are rounded alike, so the tolerances hold
 for both.
