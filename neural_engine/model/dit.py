@@ -11,8 +11,13 @@ Attention runs in one of two ways:
 - uncached (training): the keys are the tokens of this call, and a frame-level
   boolean mask (F, F) says which frame may look at which;
 - cached (streaming): each layer first writes this call's keys and values into the
-  sampler's preallocated buffers at the given token slots, then attends over the
-  whole buffer, with rotary positions the sampler assigns to every slot.
+  sampler's preallocated buffers at the given token slots (per row: every row of the
+  batch is a stream of its own, at its own time positions), then attends over the
+  whole buffer, with rotary positions the sampler assigns to every slot and row.
+
+The layer norm with its adaLN modulation and the cached attention go through
+``neural_engine.model.dispatch``, which runs them in PyTorch or as the fused kernels
+of ``kernels/``; the cache names the backend.
 
 This module knows nothing about noise schedules, windows or the KV cache's layout.
 """
@@ -27,7 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from neural_engine.model.config import WorldModelConfig
-from neural_engine.model.rope import RotaryTable, frame_coords, rotate
+from neural_engine.model.dispatch import (gated_residual_norm, modulated_norm, norm_rotate,
+                                          stream_attention, token_mask)
+from neural_engine.model.rope import RotaryTable, frame_coords
 
 
 @dataclass
@@ -36,8 +43,11 @@ class CachedKV:
 
     k, v: (depth, B, H, Nk, hd) unrotated keys and values of every cache slot (or a
           list of depth (B, H, Nk, hd) tensors);
-    dest: (Nq,) long, the slot each query token's key/value is written to;
-    key_cos, key_sin: (Nk, hd/2) rotation of every slot; mask: (Nq, Nk) bool.
+    dest: (B, Nq) long, the token slot each query token's key/value is written to;
+    key_cos, key_sin: (B, Nk, hd/2) rotation of every slot of every row;
+    frame_mask: (B, Fq, Fk) bool, which cache frame slots each query frame sees
+                (Nq = Fq·P, Nk = Fk·P);
+    backend: how attention and the modulated norms run (``dispatch.BACKENDS``).
     """
 
     k: torch.Tensor
@@ -45,7 +55,8 @@ class CachedKV:
     dest: torch.Tensor
     key_cos: torch.Tensor
     key_sin: torch.Tensor
-    mask: torch.Tensor
+    frame_mask: torch.Tensor
+    backend: str = "torch"
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -78,41 +89,52 @@ class Attention(nn.Module):
                 mask: torch.Tensor | None, cache: CachedKV | None, layer: int) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        q, k = self.q_norm(q), self.k_norm(k)                     # (B, H, N, hd)
-        q = rotate(q, cos, sin)
-        if cache is None:
-            k = rotate(k, cos, sin)
+        if cache is None:                                          # q, k, v (B, H, N, hd)
+            q = norm_rotate(q, self.q_norm.weight, cos, sin)
+            k = norm_rotate(k, self.k_norm.weight, cos, sin)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         else:
-            cache.k[layer].index_copy_(2, cache.dest, k.to(cache.k[layer].dtype))
-            cache.v[layer].index_copy_(2, cache.dest, v.to(cache.v[layer].dtype))
-            k = rotate(cache.k[layer], cache.key_cos, cache.key_sin).to(q.dtype)
-            v = cache.v[layer].to(q.dtype)
-            mask = cache.mask
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            q = norm_rotate(q, self.q_norm.weight, cos, sin, cache.backend)
+            k = norm_rotate(k, self.k_norm.weight, None, None, cache.backend)
+            keys, values = cache.k[layer], cache.v[layer]                # (B, H, Nk, hd)
+            slots = cache.dest[:, None, :, None].expand_as(k)             # (B, H, Nq, hd)
+            keys.scatter_(2, slots, k.to(keys.dtype))
+            values.scatter_(2, slots, v.to(values.dtype))
+            out = stream_attention(q, keys, values, cache.key_cos, cache.key_sin,
+                                   cache.frame_mask, n // cache.frame_mask.shape[-2],
+                                   cache.backend, mask)
         return self.out(out.transpose(1, 2).reshape(b, n, d))
 
 
 class Block(nn.Module):
+    """Attention and MLP, each behind a modulated norm and a gated residual.
+
+    The block takes the residual stream x and its first modulated norm h, and returns
+    the new stream with the *next* modulated norm (the next block's first, or the
+    final one), so each gated residual and the norm after it are one fused step.
+    """
+
     def __init__(self, dim: int, heads: int, mlp_ratio: float):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"),
                                  nn.Linear(hidden, dim))
         self.mod_offset = nn.Parameter(torch.zeros(6, dim))  # adaLN-single per-block offset
 
-    def forward(self, x: torch.Tensor, mod: torch.Tensor, cos, sin, mask, cache, layer):
-        # x (B, F, P, D); mod (B, F, 6, D) → six (B, F, 1, D) factors
+    def factors(self, mod: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """mod (B, F, 6, D) → shift1, scale1, gate1, shift2, scale2, gate2, (B, F, 1, D)."""
+        return (mod + self.mod_offset).unsqueeze(3).unbind(2)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, factors, after, cos, sin, mask,
+                cache, layer) -> tuple[torch.Tensor, torch.Tensor]:
+        # x, h (B, F, P, D); after: the (shift, scale) of the norm that follows the block
         b, f, p, d = x.shape
-        shift1, scale1, gate1, shift2, scale2, gate2 = (
-            mod + self.mod_offset).unsqueeze(3).unbind(2)
-        h = self.norm1(x) * (1 + scale1) + shift1
-        h = self.attn(h.reshape(b, f * p, d), cos, sin, mask, cache, layer).view(b, f, p, d)
-        x = x + gate1 * h
-        h = self.norm2(x) * (1 + scale2) + shift2
-        return x + gate2 * self.mlp(h)
+        backend = "torch" if cache is None else cache.backend
+        _, _, gate1, shift2, scale2, gate2 = factors
+        a = self.attn(h.reshape(b, f * p, d), cos, sin, mask, cache, layer).view(b, f, p, d)
+        x, h = gated_residual_norm(x, gate1, a, shift2, scale2, backend)
+        return gated_residual_norm(x, gate2, self.mlp(h), *after, backend)
 
 
 class Denoiser(nn.Module):
@@ -133,7 +155,6 @@ class Denoiser(nn.Module):
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dn.dim, 6 * dn.dim))
         self.blocks = nn.ModuleList(Block(dn.dim, dn.heads, dn.mlp_ratio)
                                     for _ in range(dn.depth))
-        self.final_norm = nn.LayerNorm(dn.dim, elementwise_affine=False, eps=1e-6)
         self.final_mod = nn.Sequential(nn.SiLU(), nn.Linear(dn.dim, 2 * dn.dim))
         self.final = nn.Linear(dn.dim, patch_dim)
         self.rope = RotaryTable(dn.head_dim, dn.rope_theta)
@@ -164,22 +185,23 @@ class Denoiser(nn.Module):
         return x.permute(0, 1, 4, 2, 5, 3, 6).reshape(b, f, -1, rows * p, cols * p)
 
     def rotary(self, time_pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos, sin (F·P, hd/2) for frames at integer time positions (F,)."""
+        """cos, sin for frames at integer time positions: (F,) → (F·P, hd/2), shared by
+        every row; (B, F) → (B, F·P, hd/2), one row of positions per stream."""
         return self.rope(*frame_coords(time_pos, self.rows, self.cols))
 
     def token_mask(self, frame_mask: torch.Tensor) -> torch.Tensor:
-        """Frame-level (Fq, Fk) bool → token-level (Fq·P, Fk·P)."""
-        p = self.rows * self.cols
-        return frame_mask.repeat_interleave(p, 0).repeat_interleave(p, 1)
+        """Frame-level (..., Fq, Fk) bool → token-level (..., Fq·P, Fk·P)."""
+        return token_mask(frame_mask, self.rows * self.cols)
 
     # -- forward -----------------------------------------------------------------
     def forward(self, x: torch.Tensor, t: torch.Tensor, actions: torch.Tensor,
                 time_pos: torch.Tensor, frame_mask: torch.Tensor | None = None,
                 cache: CachedKV | None = None) -> torch.Tensor:
-        """x (B, F, C, h, w), t (B, F), actions (B, F, A), time_pos (F,) → v like x.
+        """x (B, F, C, h, w), t (B, F), actions (B, F, A), time_pos (F,) or (B, F) → v like x.
 
         Uncached: ``frame_mask`` (F, F) bool says which frames each frame attends to
-        (None: all). Cached: ``cache`` carries the buffers and the token-level mask.
+        (None: all). Cached: ``cache`` carries the buffers, the frame-level mask of
+        every row and the kernel backend.
         """
         b, f = t.shape
         cond = self.time_mlp(timestep_embedding(t, 256).to(x.dtype)) + self.action_mlp(actions)
@@ -188,11 +210,16 @@ class Denoiser(nn.Module):
         cos, sin = self.rotary(time_pos)
         mask = None
         if cache is None and frame_mask is not None:
-            mask = self.token_mask(frame_mask)
+            mask = self.token_mask(frame_mask)                           # (Nq, Nk)
+        elif cache is not None and cache.backend == "torch":
+            mask = self.token_mask(cache.frame_mask)[:, None]            # (B, 1, Nq, Nk)
+        backend = "torch" if cache is None else cache.backend
+        factors = [block.factors(mod) for block in self.blocks]
+        final = self.final_mod(cond).unsqueeze(2).chunk(2, dim=-1)       # 2 × (B, F, 1, D)
+        after = [f[:2] for f in factors[1:]] + [final]
+        x, h = h, modulated_norm(h, *factors[0][:2], backend)
         for layer, block in enumerate(self.blocks):
-            h = block(h, mod, cos, sin, mask, cache, layer)
-        shift, scale = self.final_mod(cond).unsqueeze(2).chunk(2, dim=-1)  # (B, F, 1, D)
-        h = self.final_norm(h) * (1 + scale) + shift
+            x, h = block(x, h, factors[layer], after[layer], cos, sin, mask, cache, layer)
         return self.unpatchify(self.final(h))
 
 

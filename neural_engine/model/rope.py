@@ -36,23 +36,27 @@ class RotaryTable(torch.nn.Module):
 
     def forward(self, time: torch.Tensor, row: torch.Tensor, col: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos, sin (N, hd/2) for N tokens with coordinates (N,) each."""
-        coords = torch.stack([time, row, col], -1).to(self.inv_freq.dtype)  # (N, 3)
-        theta = coords[:, self.axis] * self.inv_freq                       # (N, hd/2)
+        """cos, sin (..., N, hd/2) for N tokens with coordinates (..., N) each."""
+        coords = torch.stack([time, row, col], -1).to(self.inv_freq.dtype)  # (..., N, 3)
+        theta = coords[..., self.axis] * self.inv_freq                     # (..., N, hd/2)
         return theta.cos(), theta.sin()
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Apply the rotation to x (..., N, hd) with cos, sin (N, hd/2)."""
+    """Apply the rotation to x (..., N, hd) with cos, sin (N, hd/2) or broadcastable to
+    (..., N, hd/2)."""
     x1, x2 = x.chunk(2, dim=-1)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
 def frame_coords(frames: torch.Tensor, rows: int, cols: int) -> tuple[torch.Tensor, ...]:
-    """Token coordinates for frames at time positions ``frames`` (F,) → three (F*rows*cols,)."""
+    """Token coordinates for frames at time positions ``frames`` (..., F) → three
+    (..., F·rows·cols): one stream's frames, or one row of frames per stream."""
     device = frames.device
+    f, p = frames.shape[-1], rows * cols
+    size = (*frames.shape[:-1], f * p)
     r = torch.arange(rows, device=device).repeat_interleave(cols)        # (P,)
     c = torch.arange(cols, device=device).repeat(rows)                   # (P,)
-    p = rows * cols
-    return (frames.repeat_interleave(p), r.repeat(len(frames)), c.repeat(len(frames)))
+    return (frames.repeat_interleave(p, dim=-1), r.repeat(f).expand(size),
+            c.repeat(f).expand(size))

@@ -151,14 +151,15 @@ class StreamLayout:
 
 
 def unpack(meta: torch.Tensor, shape: CacheShape) -> dict[str, torch.Tensor]:
-    """Views into a packed metadata tensor or array (on any device)."""
+    """Views into packed metadata (..., meta_size), a tensor or an array on any device:
+    one plan, or one per row of a batch (B, meta_size)."""
     m, q, w = shape.slots, shape.queries, shape.window
     out, at = {}, 0
     for name, size in (("key_time", m), ("q_time", q), ("dest", q), ("mask", q * m),
                        ("window_valid", w)):
-        out[name] = meta[at:at + size]
+        out[name] = meta[..., at:at + size]
         at += size
-    out["mask"] = out["mask"].reshape(q, m)
+    out["mask"] = out["mask"].reshape(*meta.shape[:-1], q, m)
     return out
 
 

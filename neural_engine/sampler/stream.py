@@ -23,8 +23,19 @@ first frame leaves after W ticks (``step`` returns None until then).
 Late binding: when ``step`` is told the input changed, window frames whose noise
 level is still above a threshold take the new action before their next step.
 
+Rows: every row of the batch may be a stream of its own. ``reset`` starts all rows
+together (one stream per row, in lockstep, as evaluation and training use it);
+``join(row, …)`` starts one row while the others keep their streams, and ``leave(row)``
+empties it. Every row has its own plan per pass (slot times, destinations, mask: the
+packed metadata is (B, meta_size)) and its own noise levels, so rows can be at
+different phases of their streams; rows without a stream still compute (static
+shapes) but hold their latents. A joining row commits its context in passes where
+the other rows hold, so no stream is disturbed and nothing is recaptured.
+
 All state lives in preallocated buffers written in place; ``CudaGraphPass`` captures
-one pass so a tick on the GPU is a few copies and graph replays.
+one pass so a tick on the GPU is a few copies and graph replays. The model's fused
+kernels are chosen by ``kernels`` (``"torch"`` or ``"triton"``; see
+``neural_engine.model.dispatch``).
 """
 
 from __future__ import annotations
@@ -35,9 +46,12 @@ import numpy as np
 import torch
 
 from neural_engine.errors import EngineError
+from neural_engine.model.dispatch import check_backend
 from neural_engine.model.dit import CachedKV, Denoiser
 from neural_engine.model.rope import frame_coords
+from neural_engine.sampler.device import CudaGraphPass, StagedCopy
 from neural_engine.sampler.kv_cache import CacheShape, KVBuffers, StreamLayout, unpack
+from neural_engine.sampler.rows import StreamRows, idle_plan
 from neural_engine.sampler.schedule import FlowSchedule
 from neural_engine.schema import bounds
 
@@ -81,11 +95,12 @@ def named_sampler(name: str, max_frames: int | None = None, teacher_steps: int |
 
 
 class StreamSampler:
-    """B parallel streams of one model; ``reset(context)`` then ``step(actions)`` per tick."""
+    """B rows of streams of one model: ``reset(context)`` or ``join(row, …)``, then
+    ``step(actions)`` per tick."""
 
     def __init__(self, denoiser: Denoiser, schedule: FlowSchedule, cfg: SamplerConfig,
                  batch: int = 1, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, kernels: str = "torch"):
         mc = denoiser.config
         self.shape = CacheShape(cfg.sink, cfg.ring, cfg.window)
         if self.shape.positions > mc.denoiser.max_frames:
@@ -94,8 +109,9 @@ class StreamSampler:
                 f"{self.shape.positions} frames exceeds the {mc.denoiser.max_frames} "
                 "positions the model was trained on")
         self.model, self.schedule, self.cfg = denoiser, schedule, cfg
+        self.forward = denoiser                 # the model's forward (``compile`` wraps it)
+        self.kernels = check_backend(kernels)
         self.batch, self.device, self.dtype = batch, torch.device(device), dtype
-        self.layout = StreamLayout(self.shape)
         tokens, w, q = mc.tokens_per_frame, cfg.window, self.shape.queries
         self.tokens = tokens
         latent = mc.latent_shape
@@ -105,190 +121,235 @@ class StreamSampler:
         # Query buffers: index 0 is the commit frame, 1..W the window (front first).
         self.x = torch.zeros(batch, q, *latent, device=self.device, dtype=dtype)
         self.actions = torch.zeros(batch, q, mc.action_dim, device=self.device, dtype=dtype)
-        # Noise levels of the query frames (Q,) then the levels they step to (W,).
-        self.t_dev = torch.zeros(q + w, device=self.device)
+        # Per row: noise levels of the query frames (Q), the levels the window steps
+        # to (W), and 1 where the row advances this pass (0: it holds).
+        self.t_dev = torch.zeros(batch, q + w + 1, device=self.device)
+        self._t_host = np.zeros((batch, q + w + 1), np.float32)
         self._send_t = StagedCopy(self.t_dev)
         self._shift_x = torch.zeros(batch, max(w - 1, 1), *latent, device=self.device, dtype=dtype)
         self._shift_a = torch.zeros(batch, max(w - 1, 1), mc.action_dim, device=self.device,
                                     dtype=dtype)
         self.noise = torch.zeros(batch, w, *latent, device=self.device, dtype=dtype)
         self.out = torch.zeros(batch, *latent, device=self.device, dtype=dtype)
-        self.meta = torch.zeros(self.shape.meta_size(), dtype=torch.int32, device=self.device)
+        self.meta = torch.zeros(batch, self.shape.meta_size(), dtype=torch.int32,
+                                device=self.device)
+        self._idle = idle_plan(self.shape)
+        self._meta_host = np.tile(self._idle, (batch, 1))
         self._send_meta = StagedCopy(self.meta)
+        self.last_plan = self._meta_host                  # (B, meta_size), see ``unpack``
         self.levels = schedule.levels(cfg.steps).tolist()
-        # Token index helpers for turning frame-level metadata into token-level tensors.
         self._tok = torch.arange(tokens, device=self.device)
-        self._q_frame = torch.arange(q, device=self.device).repeat_interleave(tokens)
-        self._k_frame = torch.arange(self.shape.slots, device=self.device).repeat_interleave(tokens)
-        self.generator = torch.Generator(device=self.device)
+        self.generators = [torch.Generator(device=self.device) for _ in range(batch)]
+        self._plans: dict = {}                            # shared by every row's StreamRows
         self.graph: CudaGraphPass | None = None
-        self.window_valid = [False] * w
-        self.level_index = [0] * w        # current level index of each window slot
-        self.commit_pending = False
+        self._idle_rows()
+        self.ready = [False] * batch                      # per row: a frame left this tick
+
+    # -- rows ----------------------------------------------------------------------
+    def _idle_rows(self) -> None:
+        """Every row its own group, none live."""
+        self.groups = [StreamRows(b, b + 1, self.shape, self.levels, self.generators[b],
+                                  self._plans) for b in range(self.batch)]
+
+    def group(self, row: int) -> StreamRows:
+        return next(g for g in self.groups if g.lo <= row < g.hi)
+
+    @property
+    def layout(self) -> StreamLayout:
+        """The cache layout of row 0's stream."""
+        return self.group(0).layout
+
+    def live_rows(self) -> list[int]:
+        return [b for g in self.groups if g.live for b in range(g.lo, g.hi)]
 
     # -- one pass ----------------------------------------------------------------
     def pass_inputs(self) -> tuple[torch.Tensor, torch.Tensor, CachedKV]:
-        """Noise levels (B, Q), time positions (Q,) and cache view of the planned pass."""
-        meta = unpack(self.meta, self.shape)
+        """Noise levels (B, Q), time positions (B, Q) and cache view of the planned pass."""
+        meta = unpack(self.meta, self.shape)                                # each (B, …)
         rows, cols = self.model.rows, self.model.cols
         key_cos, key_sin = self.model.rope(*frame_coords(meta["key_time"], rows, cols))
-        dest = (meta["dest"].long()[:, None] * self.tokens + self._tok).reshape(-1)
-        mask = meta["mask"].bool()[self._q_frame][:, self._k_frame]
-        cache = CachedKV(self.kv.k, self.kv.v, dest, key_cos, key_sin, mask)
+        dest = (meta["dest"].long()[..., None] * self.tokens + self._tok).flatten(1)
+        cache = CachedKV(self.kv.k, self.kv.v, dest, key_cos, key_sin, meta["mask"].bool(),
+                         self.kernels)
         q = self.shape.queries
-        t = self.t_dev[:q].to(self.dtype).expand(self.batch, q)                # (B, Q)
+        t = self.t_dev[:, :q].to(self.dtype)                                 # (B, Q)
         return t, meta["q_time"].long(), cache
 
     def _pass(self) -> None:
         """One forward over commit + window frames and one level step (graph-capturable)."""
         t, q_time, cache = self.pass_inputs()
-        q = self.shape.queries
-        t_next = self.t_dev[q:].to(self.dtype).expand(self.batch, q - 1)       # (B, W)
-        v = self.model(self.x, t, self.actions, q_time, cache=cache)
+        q, w = self.shape.queries, self.cfg.window
+        t_next = self.t_dev[:, q:q + w].to(self.dtype)                       # (B, W)
+        advance = self.t_dev[:, q + w:].view(self.batch, 1, 1, 1, 1) > 0.5
+        v = self.forward(self.x, t, self.actions, q_time, cache=cache)
         window = self.x[:, 1:]
         noise = self.noise if self.cfg.stochastic else None
-        window.copy_(self.schedule.step(window, v[:, 1:], t[:, 1:], t_next, noise))
+        stepped = self.schedule.step(window, v[:, 1:], t[:, 1:], t_next, noise)
+        window.copy_(torch.where(advance, stepped, window))
 
-    def plan_pass(self, commit: bool) -> None:
-        """Write the metadata, noise levels and fresh noise of the next pass to the device."""
-        self.last_plan = self.layout.plan(commit, self.window_valid)
-        self._send_meta(self.last_plan)
-        self._send_t(np.array([0.0] + [self.levels[i] for i in self.level_index]
-                              + [self.levels[max(i - 1, 0)] for i in self.level_index],
-                              np.float32))
-        if self.cfg.stochastic:
-            self.noise.normal_(generator=self.generator)
+    def plan_pass(self, commit: bool, only: StreamRows | None = None) -> None:
+        """Write the plans, noise levels and fresh noise of the next pass to the device.
 
-    def _run_pass(self, commit: bool) -> None:
-        self.plan_pass(commit)
+        Live groups advance (``only``: just that one; the others hold); a group commits
+        its waiting clean frame when ``commit`` is true.
+        """
+        for g in self.groups:
+            if g.live and (only is None or g is only):
+                g.advancing = True
+                meta, levels = g.plan(commit)
+                self._meta_host[g.rows] = meta
+                self._t_host[g.rows] = levels
+                if self.cfg.stochastic:
+                    self.noise[g.rows].normal_(generator=g.generator)
+            else:
+                g.advancing = False
+                self._meta_host[g.rows] = self._idle
+                self._t_host[g.rows] = 0.0
+        self._send_meta(self._meta_host)
+        self._send_t(self._t_host)
+
+    def _run_pass(self, commit: bool, only: StreamRows | None = None) -> None:
+        self.plan_pass(commit, only)
         if self.graph is not None:
             self.graph.replay()
         else:
             self._pass()
-        self.layout.after_pass(commit)
-        self.level_index = [max(i - 1, 0) for i in self.level_index]
+        for g in self.groups:
+            if g.advancing:
+                g.after_pass()
 
-    # -- stream ------------------------------------------------------------------
-    @torch.no_grad()
-    def reset(self, context: torch.Tensor, context_actions: torch.Tensor, seed: int = 0) -> None:
-        """Start streams from clean context latents (B, Fc, C, h, w) and their actions."""
+    def _commit_context(self, g: StreamRows, context: torch.Tensor,
+                        context_actions: torch.Tensor, only: StreamRows | None) -> None:
+        """Commit clean frames (rows, Fc, C, h, w) of group ``g`` one pass each."""
         fc = context.shape[1]
         if fc > self.shape.sink + self.shape.ring:
             raise EngineError(f"{fc} context frames do not fit the cache "
                               f"(sink {self.shape.sink} + ring {self.shape.ring})")
-        self.layout.reset()
+        for i in range(fc):
+            self.x[g.rows, 0] = context[:, i]
+            self.actions[g.rows, 0] = context_actions[:, i]
+            g.commit_next = True
+            self._run_pass(True, only)
+
+    # -- streams -----------------------------------------------------------------
+    @torch.no_grad()
+    def reset(self, context: torch.Tensor, context_actions: torch.Tensor, seed: int = 0) -> None:
+        """Start every row from clean context latents (B, Fc, C, h, w) and their actions
+        (B, Fc, A): one group of B rows in lockstep, noise from one generator."""
+        g = StreamRows(0, self.batch, self.shape, self.levels, self.generators[0], self._plans)
+        self.groups = [g]
         self.kv.clear()
         self.x.zero_()
         self.actions.zero_()
-        self.generator.manual_seed(seed)
-        self.window_valid = [False] * self.cfg.window
-        self.level_index = [0] * self.cfg.window
-        for i in range(fc):
-            self.x[:, 0] = context[:, i]
-            self.actions[:, 0] = context_actions[:, i]
-            self._run_pass(commit=True)
-        self.commit_pending = False
+        g.start(seed)
+        self._commit_context(g, context, context_actions, None)
 
     @torch.no_grad()
-    def begin_tick(self, actions: torch.Tensor, input_changed: bool = False) -> bool:
-        """Shift the window and let a noise frame with ``actions`` (B, A) in at the back.
+    def join(self, row: int, context: torch.Tensor, context_actions: torch.Tensor,
+             seed: int = 0) -> None:
+        """Start a stream in ``row`` from clean context latents (Fc, C, h, w) and actions
+        (Fc, A); the other rows hold while its context is committed."""
+        g = self._single(row)
+        self.kv.k[:, row].zero_()
+        self.kv.v[:, row].zero_()
+        self.x[row].zero_()
+        self.actions[row].zero_()
+        g.start(seed)
+        self._commit_context(g, context[None], context_actions[None], g)
 
-        Returns whether this tick's first pass commits a clean frame to the cache.
+    def leave(self, row: int) -> None:
+        """End the stream in ``row``; the row computes on, idle, until a stream joins."""
+        self._single(row).live = False
+        self.ready[row] = False
+
+    def _single(self, row: int) -> StreamRows:
+        if not 0 <= row < self.batch:
+            raise EngineError(f"row {row} is outside the batch of {self.batch}")
+        g = self.group(row)
+        if g.size > 1:
+            raise EngineError(f"row {row} steps in lockstep with rows {g.lo}..{g.hi - 1} "
+                              "(started by reset): reset the whole batch instead")
+        return g
+
+    @torch.no_grad()
+    def begin_tick(self, actions: torch.Tensor, input_changed: bool | list[bool] = False) -> bool:
+        """Shift every window and let a noise frame with ``actions`` (B, A) in at the back.
+
+        ``input_changed`` is one flag for all rows or one per row (late binding).
+        Returns whether this tick's first pass commits a clean frame to some cache.
         """
         w, k_steps = self.cfg.window, self.cfg.steps_per_tick
-        # The front frame of the last tick becomes the commit frame; shift the window.
-        if self.commit_pending:
-            self.x[:, 0] = self.x[:, 1]
-            self.actions[:, 0] = self.actions[:, 1]
+        # The front frame of the last tick becomes the commit frame (a row that commits
+        # nothing ignores query 0); the window moves up one slot.
+        self.x[:, 0] = self.x[:, 1]
+        self.actions[:, 0] = self.actions[:, 1]
         if w > 1:
             self._shift_x.copy_(self.x[:, 2:])
             self.x[:, 1:w] = self._shift_x
             self._shift_a.copy_(self.actions[:, 2:])
             self.actions[:, 1:w] = self._shift_a
-        self.window_valid = self.window_valid[1:] + [True]
-        self.level_index = self.level_index[1:] + [w * k_steps]
-        self.x[:, w].normal_(generator=self.generator)
         self.actions[:, w] = actions
-        if self.cfg.late_binding and input_changed:
-            threshold = self.cfg.late_binding_threshold
-            for k in range(w - 1):
-                if self.window_valid[k] and self.levels[self.level_index[k]] > threshold:
-                    self.actions[:, 1 + k] = actions
-        return self.commit_pending
+        commit = False
+        for g in self.groups:
+            if not g.live:
+                continue
+            g.begin_tick(w * k_steps)
+            commit = commit or g.commit_next
+            self.x[g.rows, w].normal_(generator=g.generator)
+            if self.cfg.late_binding and input_changed:
+                self._late_bind(g, actions, input_changed)
+        return commit
+
+    def _late_bind(self, g: StreamRows, actions: torch.Tensor,
+                   input_changed: bool | list[bool]) -> None:
+        """Window frames of ``g`` still above the threshold take the new actions."""
+        slots = g.late_slots(self.cfg.late_binding_threshold)
+        if isinstance(input_changed, bool):
+            rows = [g.rows]
+        else:
+            rows = [b for b in range(g.lo, g.hi) if input_changed[b]]
+        for row in rows:
+            for k in slots:
+                self.actions[row, 1 + k] = actions[row]
 
     @torch.no_grad()
-    def step(self, actions: torch.Tensor, input_changed: bool = False) -> torch.Tensor | None:
-        """Advance every stream one tick under ``actions`` (B, A).
+    def step(self, actions: torch.Tensor, input_changed: bool | list[bool] = False
+             ) -> torch.Tensor | None:
+        """Advance every live row one tick under ``actions`` (B, A).
 
-        Returns the clean latents (B, C, h, w) that left the window (a view of a buffer
-        that the next call overwrites), or None while the window is still filling.
+        Returns the clean latents (B, C, h, w) that left the windows (a view of a buffer
+        that the next call overwrites; ``ready`` says which rows hold a new frame), or
+        None while no window has a frame to give yet.
         """
-        commit = self.begin_tick(actions, input_changed)
+        self.begin_tick(actions, input_changed)
         for sub in range(self.cfg.steps_per_tick):   # the commit rides with the first
-            self._run_pass(commit=commit and sub == 0)
-        self.commit_pending = self.window_valid[0]
-        if not self.window_valid[0]:
+            self._run_pass(sub == 0)
+        for g in self.groups:
+            left = g.live and g.end_tick()
+            self.ready[g.rows] = [left] * g.size
+        if not any(self.ready):
             return None
         self.out.copy_(self.x[:, 1])
         return self.out
 
-    # -- CUDA graph ----------------------------------------------------------------
+    # -- speed ---------------------------------------------------------------------
+    def compile(self, **options) -> None:
+        """Run the model's forward through ``torch.compile`` (before ``capture``)."""
+        self.forward = torch.compile(self.model, **options)
+
     def capture(self) -> None:
         """Capture one pass as a CUDA graph (static shapes); later passes replay it.
 
-        Capturing runs the pass a few times, so it clears the streams: call ``reset``
-        afterwards.
+        Capturing runs the pass a few times, so it clears every row: call ``reset`` or
+        ``join`` afterwards.
         """
         if self.device.type != "cuda":
             raise EngineError("CUDA graphs need a CUDA device")
-        self._send_meta(self.layout.plan(False, [True] * self.cfg.window))
+        full = StreamLayout(self.shape).plan(False, [True] * self.cfg.window)
+        self._meta_host[:] = full
+        self._send_meta(self._meta_host)
         self.graph = CudaGraphPass(self._pass, self.device)
-        self.layout.reset()
         self.kv.clear()
         self.x.zero_()
-
-
-class StagedCopy:
-    """Host arrays into one fixed device tensor, asynchronously and without a race.
-
-    A ring of pinned staging buffers: each is rewritten only after the copy that last
-    read it has finished, so the host may run ahead of the GPU by a few passes.
-    """
-
-    def __init__(self, target: torch.Tensor, slots: int = 4):
-        self.target = target
-        self.cuda = target.device.type == "cuda"
-        count = slots if self.cuda else 1
-        self.host = [torch.zeros(target.shape, dtype=target.dtype, pin_memory=self.cuda)
-                     for _ in range(count)]
-        self.events: list[torch.cuda.Event | None] = [None] * count
-        self.next = 0
-
-    def __call__(self, values: np.ndarray) -> None:
-        i = self.next
-        self.next = (i + 1) % len(self.host)
-        if self.events[i] is not None:
-            self.events[i].synchronize()
-        self.host[i].numpy()[...] = values
-        self.target.copy_(self.host[i], non_blocking=self.cuda)
-        if self.cuda:
-            self.events[i] = torch.cuda.Event()
-            self.events[i].record()
-
-
-class CudaGraphPass:
-    """A captured ``_pass``: warm up on a side stream, capture, then replay."""
-
-    def __init__(self, fn, device: torch.device, warmup: int = 3):
-        stream = torch.cuda.Stream(device)
-        stream.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(stream), torch.no_grad():
-            for _ in range(warmup):
-                fn()
-        torch.cuda.current_stream(device).wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph), torch.no_grad():
-            fn()
-
-    def replay(self) -> None:
-        self.graph.replay()
+        self._idle_rows()
+        self._meta_host[:] = self._idle

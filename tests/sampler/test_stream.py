@@ -54,7 +54,7 @@ def test_cached_passes_equal_uncached_attention_over_the_same_frames():
     for tick in range(6):          # 2 context + 3 committed frames: no eviction yet
         before = len(calls)
         sampler.step(action(tick, torch.float64))
-        metas.append((before, unpack(sampler.last_plan.copy(), sampler.shape)))
+        metas.append((before, unpack(sampler.last_plan[0].copy(), sampler.shape)))
     denoiser.forward = forward
 
     committed = []                 # (latent, action) of every clean frame, in stream order
