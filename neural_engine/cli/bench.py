@@ -1,4 +1,5 @@
-"""``neural-engine bench``: time the streaming step over sweeps of window, ring and batch."""
+"""``neural-engine bench``: the streaming tick for 1 … 64 streams, variant by variant,
+against the floor the machine allows."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from pathlib import Path
 
 import torch
 
-from neural_engine.bench import bench_point, latency_probe, rows_as_dicts, table
+from neural_engine.bench import (VARIANTS, BenchSettings, bench_point, latency, latency_probe,
+                                 machine_limits, markdown, targets)
 from neural_engine.cli.options import (add_device, add_dtype, load_model, parse_dtype,
                                        resolve_device)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
+from neural_engine.model.dispatch import fused_available, fused_runs_triton
 from neural_engine.sampler.stream import SamplerConfig
 
 
@@ -28,10 +31,20 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _variants(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"variants are {', '.join(VARIANTS)}, got {text!r}")
+    return names
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="benchmark the streaming step (eager and CUDA graph)",
-                       description="Median ms per tick, decode ms, ticks/s, response latency "
-                                   "and peak memory over sweeps of window, ring and batch.")
+    p = sub.add_parser("bench", help="benchmark the streaming tick for many streams",
+                       description="ms per tick (p50, p99), ticks/s per stream and in total, "
+                                   "peak memory and the fraction of the machine's floor, "
+                                   "for N streams and each variant (eager, CUDA graph, "
+                                   "torch.compile, Triton kernels).")
     p.add_argument("--game", default="maze")
     p.add_argument("--weights", help="world-model weights (default: the game's shipped "
                    "weights, else random weights of --size)")
@@ -41,60 +54,83 @@ def add_parser(sub) -> None:
     p.add_argument("--warmup", type=int, default=20, help="untimed ticks first")
     p.add_argument("--windows", type=_ints, default=[4], help="window sizes W, e.g. 1,2,4")
     p.add_argument("--rings", type=_ints, default=[8], help="ring lengths L, e.g. 4,8")
-    p.add_argument("--batches", type=_ints, default=[1], help="batch sizes B, e.g. 1,8")
+    p.add_argument("--streams", "--batches", type=_ints, default=None,
+                   help="numbers of streams N (default: 1,2,4,…,64 on a GPU, 1,2 on the CPU)")
     p.add_argument("--sink", type=int, default=1, help="sink frames S")
-    p.add_argument("--no-graphs", action="store_true", help="skip CUDA-graph timings")
+    p.add_argument("--variants", type=_variants, default=None,
+                   help=f"comma-separated, of {', '.join(VARIANTS)} (default: all on a GPU, "
+                        "eager on the CPU)")
+    p.add_argument("--compile-mode", default="default",
+                   help="torch.compile mode of the compile variant (e.g. "
+                        "max-autotune-no-cudagraphs)")
     p.add_argument("--no-latency", action="store_true", help="skip latency measurement")
     p.add_argument("--json", metavar="OUT.json", help="write all numbers as JSON")
+    p.add_argument("--markdown", metavar="OUT.md", help="write the tables as Markdown")
     add_device(p)
     add_dtype(p)
     p.set_defaults(handler=run)
 
 
+def _write(path: str, text: str) -> None:
+    tmp = Path(path + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.ticks < 1:
         raise EngineError("--ticks must be at least 1")
-    if args.json:
-        folder = Path(args.json).parent
-        if not folder.is_dir():
-            raise EngineError("output folder does not exist", where=args.json)
+    for out in (args.json, args.markdown):
+        if out and not Path(out).parent.is_dir():
+            raise EngineError("output folder does not exist", where=out)
     device = resolve_device(args.device)
     dtype = parse_dtype(args, device)
-    if args.size is None and args.weights is None and device.type == "cpu":
+    gpu = device.type == "cuda"
+    if args.size is None and args.weights is None and not gpu:
         args.size = "tiny"   # the CPU check: seconds, not minutes
+    streams = args.streams or ([1, 2, 4, 8, 16, 32, 64] if gpu else [1, 2])
+    variants = args.variants or (VARIANTS if gpu else ("eager",))
+    settings = BenchSettings(ticks=args.ticks, warmup=args.warmup, variants=variants,
+                             compile_mode=args.compile_mode)
     model, weights_label = load_model(args.game, args.weights, args.size, device, dtype)
     max_frames = model.config.denoiser.max_frames
-    probe = None if args.no_latency else latency_probe(load_game(args.game), model)
-    rows, skipped = [], []
+    machine = (torch.cuda.get_device_name(device) if gpu
+               else f"CPU {platform.processor() or platform.machine()}, "
+                    f"{torch.get_num_threads()} threads")
+    limits = machine_limits(device, dtype)
+    print(f"{machine}: {limits['matmul_tflops']:.1f} TFLOP/s ({limits['matmul']}), "
+          f"{limits['bandwidth_gbs']:.0f} GB/s", flush=True)
+    report = {"game": args.game, "weights": weights_label, "machine": machine,
+              "device": str(device), "dtype": str(dtype)[6:], "torch": torch.__version__,
+              "kernels": {"available": fused_available(),
+                          "triton": fused_runs_triton(device)},
+              "ticks": args.ticks, "warmup": args.warmup,
+              "timing": "CUDA events, synchronised per tick" if gpu else "perf_counter",
+              "compile_mode": args.compile_mode, "limits": limits, "latency": None,
+              "rows": [], "targets": [], "skipped": []}
     for w in args.windows:
         for ring in args.rings:
             if w < 1 or args.sink + ring + w > max_frames:
-                skipped.append(f"W={w} L={ring}")
+                report["skipped"].append(f"W={w} L={ring}")
                 continue
             cfg = replace(SamplerConfig(), window=w, ring=ring, sink=args.sink)
-            for b in args.batches:
-                row = bench_point(model, cfg, max(b, 1), device, dtype, args.ticks,
-                                  args.warmup, graphs=not args.no_graphs,
-                                  latency=probe if b == args.batches[0] else None)
-                rows.append(row)
-                print(table([row]).splitlines()[-1], flush=True)
-    if skipped:
+            if not args.no_latency and report["latency"] is None:
+                report["latency"] = latency(model, cfg, latency_probe(load_game(args.game),
+                                                                      model))
+            for n in streams:
+                report["rows"].append(bench_point(model, cfg, max(n, 1), device, settings,
+                                                  limits, progress=lambda s: print(s, flush=True)))
+                report["targets"] = targets(report["rows"])
+                if args.json:       # after every point: a cut-short run keeps what it measured
+                    _write(args.json, json.dumps(report, indent=2) + "\n")
+    if report["skipped"]:
         print(f"skipped (sink + ring + window > {max_frames} trained positions): "
-              + ", ".join(skipped))
-    machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
-               else f"CPU {platform.processor() or platform.machine()}, "
-                    f"{torch.get_num_threads()} threads")
-    print(f"\n{args.game}, weights: {weights_label}, {machine}, dtype {str(dtype)[6:]}, "
-          f"{args.ticks} timed ticks after {args.warmup} warm-up, medians")
-    print(table(rows))
+              + ", ".join(report["skipped"]))
+    table = markdown(report)
+    print("\n" + table)
+    if args.markdown:
+        _write(args.markdown, table)
     if args.json:
-        report = {"game": args.game, "weights": weights_label, "machine": machine,
-                  "device": str(device), "dtype": str(dtype)[6:], "torch": torch.__version__,
-                  "ticks": args.ticks, "warmup": args.warmup,
-                  "timing": "CUDA events" if device.type == "cuda" else "perf_counter",
-                  "rows": rows_as_dicts(rows)}
-        tmp = Path(args.json + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        tmp.replace(args.json)
+        _write(args.json, json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
