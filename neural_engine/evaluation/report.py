@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 
-from neural_engine.evaluation.plot import line_chart
 from neural_engine.video import write_video
 
 
@@ -81,6 +80,8 @@ def _f(value, fmt="{:.2f}") -> str:
 
 
 def write_report(report: dict, folder: Path, weights: str, rate: int) -> Path:
+    from neural_engine.evaluation.plot import line_chart   # pygame: only for drawing
+
     folder.mkdir(parents=True, exist_ok=True)
     results = report["results"]
     curves = {r["sampler"]: (list(range(1, len(r["psnr_curve"]) + 1)), r["psnr_curve"])
