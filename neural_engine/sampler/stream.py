@@ -159,9 +159,6 @@ class StreamSampler:
         """The cache layout of row 0's stream."""
         return self.group(0).layout
 
-    def live_rows(self) -> list[int]:
-        return [b for g in self.groups if g.live for b in range(g.lo, g.hi)]
-
     # -- one pass ----------------------------------------------------------------
     def pass_inputs(self) -> tuple[torch.Tensor, torch.Tensor, CachedKV]:
         """Noise levels (B, Q), time positions (B, Q) and cache view of the planned pass."""
