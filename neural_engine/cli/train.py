@@ -35,7 +35,11 @@ def add_parser(sub) -> None:
                    help="ae, teacher, rolling: the world model's stages; probe: the "
                         "action-control probe that evaluation uses")
     p.add_argument("--game", default="maze")
-    p.add_argument("--run", required=True, help="run folder (checkpoints, samples, metrics)")
+    # --run-dir first: torchrun's own parser reads a bare --run as an ambiguous
+    # abbreviation of its --run-path and stops
+    p.add_argument("--run-dir", "--run", dest="run", required=True,
+                   help="run folder (checkpoints, samples, metrics); under torchrun spell it "
+                        "--run-dir")
     p.add_argument("--config", help="stage configuration TOML (default: the packaged one)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one configuration key (TOML value), e.g. --set batch=64")

@@ -145,6 +145,8 @@ def write_report(report: dict, folder: Path, weights: str, rate: int) -> Path:
     ]
     if video is not None:
         lines.append(f"Side by side (simulator | model): [{video.name}]({video.name})")
+    if report.get("notes"):
+        lines += ["", "Notes:"] + [f"- {note}" for note in report["notes"]]
     path = folder / "report.md"
     path.write_text("\n".join(lines) + "\n")
     (folder / "report.json").write_text(json.dumps(public(report), indent=2) + "\n")
