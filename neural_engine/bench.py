@@ -146,7 +146,12 @@ def build_pool(model: WorldModel, cfg: SamplerConfig, streams: int, variant: str
         raise EngineError("the kernels package is not importable")
     if variant == "triton" and not fused_runs_triton(device):
         raise EngineError("kernels would run their PyTorch references here, not Triton")
-    compile_options = {"mode": settings.compile_mode} if variant == "compile" else None
+    compile_options = None
+    if variant == "compile":
+        # a fresh compile per point: every point's shapes are its own, and a shared cache
+        # would hit the recompile limit and quietly run eager inside the graph
+        torch._dynamo.reset()
+        compile_options = {"mode": settings.compile_mode, "dynamic": False}
     pool = StreamPool(model, cfg, streams, device, cuda_graphs=variant != "eager",
                       kernels="triton" if variant == "triton" else "torch",
                       compile_options=compile_options)
@@ -188,12 +193,11 @@ def bench_point(model: WorldModel, cfg: SamplerConfig, streams: int, device: tor
         try:
             pool = build_pool(model, cfg, streams, variant, device, settings)
             result = time_pool(pool, actions, settings)
-            if cost is None and variant == "eager":
-                cost = tick_cost(pool, actions[0])
         except Exception as exc:        # a variant's failure is a result, not a crash
-            reason = str(exc).strip().splitlines()
-            result = {"error": f"{type(exc).__name__}: {reason[0] if reason else ''}"[:300]}
+            result = {"error": _reason(exc)}
         else:
+            if cost is None and variant == "eager":
+                cost = _counted(lambda: tick_cost(pool, actions[0]))
             if device.type == "cuda":
                 result["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
         pool = None
@@ -203,22 +207,41 @@ def bench_point(model: WorldModel, cfg: SamplerConfig, streams: int, device: tor
                     f"{result['tick_ms_p50']:.2f} ms p50, {result['tick_ms_p99']:.2f} ms p99, "
                     f"{result['ticks_per_s']:.0f} ticks/s per stream"))
     if cost is None:
-        pool = build_pool(model, cfg, streams, "eager", device, settings)
-        for i in range(cfg.window):
-            pool.step(actions[i % len(actions)])
-        cost = tick_cost(pool, actions[0])
-        pool = None
-    floor, bound = floor_ms(cost, limits)
-    row.update({"flops_per_tick": cost["flops"], "bytes_per_tick": cost["bytes"],
-                "floor_ms": floor, "floor_bound": bound})
+        def count() -> dict:
+            pool = build_pool(model, cfg, streams, "eager", device, settings)
+            for i in range(cfg.window):
+                pool.step(actions[i % len(actions)])
+            return tick_cost(pool, actions[0])
+        cost = _counted(count)
+    if "error" in cost:
+        row.update({"flops_per_tick": None, "bytes_per_tick": None, "floor_ms": None,
+                    "floor_bound": None, "floor_error": cost["error"]})
+    else:
+        floor, bound = floor_ms(cost, limits)
+        row.update({"flops_per_tick": cost["flops"], "bytes_per_tick": cost["bytes"],
+                    "floor_ms": floor, "floor_bound": bound})
     timed = {k: v for k, v in row["variants"].items() if "error" not in v}
     for name, result in timed.items():
-        result["floor_fraction"] = floor / result["tick_ms_mean"]
+        if row["floor_ms"] is not None:
+            result["floor_fraction"] = row["floor_ms"] / result["tick_ms_mean"]
         row[f"step_ms_{name}"] = result["tick_ms_p50"]
     if timed:
         row["best"] = max(timed, key=lambda k: timed[k]["ticks_per_s"])
         row["ticks_per_s"] = timed[row["best"]]["ticks_per_s"]
     return row
+
+
+def _reason(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def _counted(count) -> dict:
+    """``count()`` (a tick's FLOPs and bytes), or its failure as a result."""
+    try:
+        return count()
+    except Exception as exc:        # no floor for this point; the timings stand
+        return {"error": _reason(exc)}
 
 
 def latency_probe(game, model: WorldModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -285,7 +308,7 @@ def markdown(report: dict) -> str:
              "ticks/s total | peak MiB | floor ms (bound) | of floor |",
              "|" + "---|" * 12]
     for r in report["rows"]:
-        floor = f"{r['floor_ms']:.3f} ({r['floor_bound']})"
+        floor = "-" if r["floor_ms"] is None else f"{r['floor_ms']:.3f} ({r['floor_bound']})"
         for name, v in r["variants"].items():
             head = f"| {r['window']} | {r['ring']} | {r['streams']} | {name} |"
             if "error" in v:
@@ -296,7 +319,7 @@ def markdown(report: dict) -> str:
                 f"{head} {v['tick_ms_p50']:.2f} | {v['tick_ms_p99']:.2f} | "
                 f"{v['tick_ms_p99'] / v['tick_ms_p50']:.2f} | {v['ticks_per_s']:.0f} | "
                 f"{v['ticks_per_s_total']:.0f} | {f(v.get('peak_memory_mib'), '{:.0f}')} | "
-                f"{floor} | {100 * v['floor_fraction']:.1f}% |")
+                f"{floor} | {f(v.get('floor_fraction'), '{:.1%}')} |")
     if report["targets"]:
         lines += ["", "| target (best variant) | value | met |", "|---|---|---|"]
         for t in report["targets"]:

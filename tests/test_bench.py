@@ -80,3 +80,21 @@ def test_cli_writes_json_and_markdown(tmp_path):
     assert report["limits"]["matmul_tflops"] > 0
     assert md.read_text() == markdown(report)
     assert "| 4 | 8 | 2 | eager |" in md.read_text()
+
+
+def test_a_point_without_a_floor_keeps_its_timings(model, monkeypatch):
+    import neural_engine.bench as bench
+
+    def broken(pool, actions):
+        raise RuntimeError("no flop counter here")
+
+    monkeypatch.setattr(bench, "tick_cost", broken)
+    limits = {"matmul_tflops": 1.0, "bandwidth_gbs": 100.0}
+    row = bench_point(model, SamplerConfig(), 1, CPU, BenchSettings(ticks=3, warmup=1,
+                      variants=("eager",)), limits, progress=lambda s: None)
+    assert row["floor_ms"] is None and "no flop counter" in row["floor_error"]
+    assert row["variants"]["eager"]["tick_ms_p50"] > 0
+    report = {"machine": "cpu", "game": "maze", "weights": "random", "dtype": "float32",
+              "torch": torch.__version__, "ticks": 3, "warmup": 1, "timing": "test",
+              "limits": {**limits, "matmul": "test"}, "rows": [row], "targets": []}
+    assert "| - | - |" in markdown(report)

@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "game's shipped ones)")
     p.add_argument("--sampler", default=None, help="neural sampler: rolling, "
                    "rolling-nosink, causal or teacher (default: the pack's, else rolling)")
+    p.add_argument("--kernels", choices=("auto", "torch", "triton"), default="auto",
+                   help="the streaming pass's kernels: auto = the fused Triton kernels on a "
+                        "GPU where they run, else PyTorch")
     p.add_argument("--late-binding", action="store_true",
                    help="frames still noisy in the window take a changed input at once")
     p.add_argument("--seed", type=int, default=None,
@@ -158,16 +161,30 @@ def _neural_source(game: Game, args, weights: str | None, sampler, device):
     """The world model as a frame source; on a GPU, warmed up so that a lack of memory
     shows now rather than mid-game."""
     from neural_engine.cli.options import load_model, parse_dtype
-    from neural_engine.input.actions import IDLE
     from neural_engine.runtime.image_start import ImageStartSource
 
     model, _ = load_model(game.spec.name, weights, None, device, parse_dtype(args, device))
-    source = ImageStartSource(game, model, sampler, device=device)
+    kernels = args.kernels
+    source = ImageStartSource(game, model, sampler, device=device, kernels=kernels)
     if device.type == "cuda":
-        source.reset(StartState())
-        for _ in range(sampler.window + 1):
-            source.step(IDLE)
+        try:
+            _warm_up(source, sampler)
+        except Exception as exc:  # noqa: BLE001 - a Triton build failure, say
+            if kernels != "auto" or source.kernels == "torch" or _is_oom(exc):
+                raise
+            print(f"warning: the fused kernels failed to start ({_first_line(exc)}); "
+                  "playing with the PyTorch kernels", file=sys.stderr)
+            source = ImageStartSource(game, model, sampler, device=device, kernels="torch")
+            _warm_up(source, sampler)
     return source
+
+
+def _warm_up(source, sampler) -> None:
+    from neural_engine.input.actions import IDLE
+
+    source.reset(StartState())
+    for _ in range(sampler.window + 1):
+        source.step(IDLE)
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -70,6 +70,13 @@ def fused_runs_triton(device: torch.device) -> bool:
     return bool(fused.uses_triton(probe)) if hasattr(fused, "uses_triton") else False
 
 
+def resolve_backend(name: str, device: torch.device) -> str:
+    """``"auto"``: Triton where it really runs (CUDA with the kernels), else PyTorch."""
+    if name == "auto":
+        return "triton" if device.type == "cuda" and fused_runs_triton(device) else "torch"
+    return check_backend(name)
+
+
 def modulated_norm(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor,
                    backend: str = "torch", eps: float = 1e-6) -> torch.Tensor:
     """x (B, F, P, D), shift and scale (B, F, 1, D) → LN(x)·(1 + scale) + shift, like x."""

@@ -68,12 +68,11 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class RMSNorm(nn.Module):
+    """The learned scale of a per-head RMS norm; ``dispatch.norm_rotate`` applies it."""
+
     def __init__(self, dim: int):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.shape[-1],), self.weight, 1e-6)
 
 
 class Attention(nn.Module):

@@ -75,7 +75,8 @@ class StreamPool:
         try:
             self.sampler.join(slot, context.to(self.device, self.dtype),
                               context_actions.to(self.device, self.dtype), seed)
-        except EngineError:
+        except Exception:
+            self.sampler.leave(slot)          # no half-started stream stays live
             self.free.insert(0, slot)
             raise
         return slot

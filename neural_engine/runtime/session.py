@@ -18,6 +18,7 @@ import torch
 from neural_engine.games import Game
 from neural_engine.input.actions import Action
 from neural_engine.model.autoencoder import to_uint8, to_unit
+from neural_engine.model.dispatch import resolve_backend
 from neural_engine.model.world import WorldModel
 from neural_engine.runtime.frame_source import StartState
 from neural_engine.sampler.stream import CudaGraphPass, SamplerConfig, StreamSampler
@@ -28,15 +29,16 @@ class NeuralSource:
 
     def __init__(self, game: Game, model: WorldModel, sampler: SamplerConfig,
                  device: torch.device | str = "cpu", context_frames: int = 2,
-                 cuda_graphs: bool = True):
+                 cuda_graphs: bool = True, kernels: str = "torch"):
         self.spec = game.spec
         self.device = torch.device(device)
+        self.kernels = resolve_backend(kernels, self.device)
         self.model = model
         self.dtype = next(model.parameters()).dtype
         self.context_frames = context_frames
         self.sim = game.simulator(batch=1, device="cpu")
         self.sampler = StreamSampler(model.denoiser, model.schedule, sampler, batch=1,
-                                     device=self.device, dtype=self.dtype)
+                                     device=self.device, dtype=self.dtype, kernels=self.kernels)
         self.sampler_config = sampler
         self._action = torch.zeros(1, self.spec.actions.dim, device=self.device, dtype=self.dtype)
         self._frame = torch.zeros(1, self.spec.height, self.spec.width, 3, dtype=torch.uint8,

@@ -24,18 +24,19 @@ class StagedCopy:
         count = slots if self.cuda else 1
         self.host = [torch.zeros(target.shape, dtype=target.dtype, pin_memory=self.cuda)
                      for _ in range(count)]
-        self.events: list[torch.cuda.Event | None] = [None] * count
+        # one event per buffer, made once (waiting on one never recorded returns at once)
+        self.events = [torch.cuda.Event() for _ in range(count)] if self.cuda else []
         self.next = 0
 
     def __call__(self, values: np.ndarray) -> None:
+        """Send ``values`` (the target's shape) to the target, in stream order."""
         i = self.next
         self.next = (i + 1) % len(self.host)
-        if self.events[i] is not None:
+        if self.cuda:
             self.events[i].synchronize()
         self.host[i].numpy()[...] = values
         self.target.copy_(self.host[i], non_blocking=self.cuda)
         if self.cuda:
-            self.events[i] = torch.cuda.Event()
             self.events[i].record()
 
 

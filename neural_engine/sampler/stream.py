@@ -215,14 +215,24 @@ class StreamSampler:
             if g.advancing:
                 g.after_pass()
 
-    def _commit_context(self, g: StreamRows, context: torch.Tensor,
-                        context_actions: torch.Tensor, only: StreamRows | None) -> None:
-        """Commit clean frames (rows, Fc, C, h, w) of group ``g`` one pass each."""
+    def _check_context(self, context: torch.Tensor, context_actions: torch.Tensor) -> None:
+        """Context latents (rows, Fc, C, h, w) and actions (rows, Fc, A) that fit, or an
+        error before any row is touched."""
         fc = context.shape[1]
+        latent = tuple(self.x.shape[2:])
+        if context.dim() != 5 or tuple(context.shape[2:]) != latent:
+            raise EngineError(f"context latents of shape {tuple(context.shape[1:])} do not "
+                              f"match the model's (Fc, {', '.join(map(str, latent))})")
+        if context_actions.shape[:2] != context.shape[:2]:
+            raise EngineError(f"{context_actions.shape[1]} context actions for {fc} frames")
         if fc > self.shape.sink + self.shape.ring:
             raise EngineError(f"{fc} context frames do not fit the cache "
                               f"(sink {self.shape.sink} + ring {self.shape.ring})")
-        for i in range(fc):
+
+    def _commit_context(self, g: StreamRows, context: torch.Tensor,
+                        context_actions: torch.Tensor, only: StreamRows | None) -> None:
+        """Commit clean frames (rows, Fc, C, h, w) of group ``g`` one pass each."""
+        for i in range(context.shape[1]):
             self.x[g.rows, 0] = context[:, i]
             self.actions[g.rows, 0] = context_actions[:, i]
             g.commit_next = True
@@ -233,6 +243,7 @@ class StreamSampler:
     def reset(self, context: torch.Tensor, context_actions: torch.Tensor, seed: int = 0) -> None:
         """Start every row from clean context latents (B, Fc, C, h, w) and their actions
         (B, Fc, A): one group of B rows in lockstep, noise from one generator."""
+        self._check_context(context, context_actions)
         g = StreamRows(0, self.batch, self.shape, self.levels, self.generators[0], self._plans)
         self.groups = [g]
         self.kv.clear()
@@ -246,6 +257,7 @@ class StreamSampler:
              seed: int = 0) -> None:
         """Start a stream in ``row`` from clean context latents (Fc, C, h, w) and actions
         (Fc, A); the other rows hold while its context is committed."""
+        self._check_context(context[None], context_actions[None])
         g = self._single(row)
         self.kv.k[:, row].zero_()
         self.kv.v[:, row].zero_()

@@ -131,3 +131,18 @@ def test_a_lockstep_row_cannot_join_alone(model):
     sampler.reset(torch.stack([latents] * 2), torch.stack([actions] * 2))
     with pytest.raises(EngineError, match="lockstep"):
         sampler.join(1, latents, actions)
+
+
+def test_a_refused_join_leaves_no_stream_behind(model):
+    pool = StreamPool(model, CFG, 2)
+    latents, actions = start(model, 0)
+    too_long = torch.randn(20, *model.config.latent_shape)
+    with pytest.raises(EngineError, match="do not fit"):
+        pool.join(too_long)
+    with pytest.raises(EngineError, match="do not match"):
+        pool.join(torch.randn(2, 3, 5, 5))
+    assert sorted(pool.free) == [0, 1]
+    slot = pool.join(latents, actions, seed=0)
+    for tick in range(8):
+        _, ready = pool.step(torch.stack([action(0, tick)] * 2))
+    assert ready[slot] and not ready[1 - slot]        # no ghost stream in the other row
