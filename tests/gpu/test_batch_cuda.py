@@ -5,22 +5,12 @@ the Triton kernels give the pool the frames of plain PyTorch."""
 import pytest
 import torch
 
-from neural_engine.model.config import named_config
 from neural_engine.model.dispatch import fused_runs_triton
-from neural_engine.model.world import WorldModel
 from neural_engine.runtime.batch import StreamPool
 from neural_engine.sampler.stream import SAMPLERS, StreamSampler
 
 pytestmark = pytest.mark.gpu
 EVENTS = {0: [("join", 0), ("join", 1)], 3: [("join", 2)], 9: [("leave", 1)], 12: [("join", 3)]}
-
-
-def model(dtype):
-    torch.manual_seed(0)
-    m = WorldModel(named_config("small", "maze", 128, 128, 8))
-    for p in m.parameters():
-        torch.nn.init.normal_(p, std=0.02)
-    return m.to("cuda", dtype).eval()
 
 
 def start(m, stream, dtype):
@@ -59,15 +49,15 @@ def compare(a, b):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_graphed_pool_matches_eager_pool(dtype):
-    m = model(dtype)
+def test_graphed_pool_matches_eager_pool(dtype, small_model):
+    m = small_model(dtype)
     worst, mean = compare(drive(m, dtype, False), drive(m, dtype, True))
     print(f"pool graph vs eager ({dtype}): max {worst:.3g}, mean {mean:.3g}")
     assert mean < (1e-4 if dtype == torch.float32 else 5e-2)
 
 
-def test_pooled_stream_matches_the_stream_alone():
-    m = model(torch.float32)
+def test_pooled_stream_matches_the_stream_alone(small_model):
+    m = small_model(torch.float32)
     got = drive(m, torch.float32, True)
     sampler = StreamSampler(m.denoiser, m.schedule, SAMPLERS["rolling"], 1, "cuda")
     sampler.capture()
@@ -83,10 +73,10 @@ def test_pooled_stream_matches_the_stream_alone():
     assert mean < 1e-4
 
 
-def test_triton_pool_matches_torch_pool():
+def test_triton_pool_matches_torch_pool(small_model):
     if not fused_runs_triton(torch.device("cuda")):
         pytest.skip("the kernels package does not run Triton here")
-    m = model(torch.bfloat16)
+    m = small_model(torch.bfloat16)
     worst, mean = compare(drive(m, torch.bfloat16, True),
                           drive(m, torch.bfloat16, True, kernels="triton"))
     print(f"pool triton vs torch (bf16): max {worst:.3g}, mean {mean:.3g}")

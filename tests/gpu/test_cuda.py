@@ -3,24 +3,14 @@
 import pytest
 import torch
 
-from neural_engine.model.config import named_config
-from neural_engine.model.world import WorldModel
 from neural_engine.sampler.stream import SAMPLERS, StreamSampler
 
 pytestmark = pytest.mark.gpu
 
 
-def model(dtype):
-    torch.manual_seed(0)
-    m = WorldModel(named_config("small", "maze", 128, 128, 8))
-    for p in m.parameters():
-        torch.nn.init.normal_(p, std=0.02)
-    return m.to("cuda", dtype).eval()
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_graph_replay_matches_eager(dtype):
-    m = model(dtype)
+def test_graph_replay_matches_eager(dtype, small_model):
+    m = small_model(dtype)
     streams = []
     for graph in (False, True):
         s = StreamSampler(m.denoiser, m.schedule, SAMPLERS["rolling"], 2, "cuda", dtype)
