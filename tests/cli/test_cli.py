@@ -108,3 +108,20 @@ def test_bench_cpu_writes_json(tmp_path):
     row = report["rows"][0]
     assert report["device"] == "cpu" and row["window"] == 4
     assert row["step_ms_eager"] > 0 and row["ticks_per_s"] > 0
+
+
+def test_train_names_its_run_folder_in_a_way_torchrun_lets_through():
+    from neural_engine.cli.main import build_parser
+
+    for flag in ("--run-dir", "--run"):
+        args = build_parser().parse_args(["train", "teacher", flag, "runs/t"])
+        assert args.run == "runs/t"
+    # torchrun's parser stops at a bare --run (an abbreviation of its --run-path) but
+    # passes --run-dir through to the script
+    from torch.distributed.run import get_args_parser
+
+    passed = get_args_parser().parse_args(["--nproc-per-node", "2", "-m", "neural_engine.cli.main",
+                                           "train", "teacher", "--run-dir", "runs/t"])
+    assert passed.training_script_args[-2:] == ["--run-dir", "runs/t"]
+    with pytest.raises(SystemExit):
+        get_args_parser().parse_args(["-m", "neural_engine.cli.main", "train", "--run", "x"])
