@@ -10,6 +10,7 @@ from torch import nn
 from kernels.adaln import gated_residual_layernorm_reference, modulated_layernorm_reference
 from kernels.attention import stream_attention_reference
 from kernels.rope import norm_rotate_reference, rotate_reference
+from neural_engine.model import dispatch
 from neural_engine.model.dit import RMSNorm
 from neural_engine.model.rope import RotaryTable, frame_coords, rotate
 
@@ -39,9 +40,12 @@ def test_norm_rotate_reference_is_q_norm_then_rotate(dtype):
     q = torch.randn(2, 4, 20, 32).to(dtype)
     cos, sin = torch.randn(20, 16), torch.randn(20, 16)
     with torch.no_grad():
-        expected = rotate(norm(q), cos, sin)
+        # the engine's own path (dispatch, torch backend), and its definition
+        expected = dispatch.norm_rotate(q, norm.weight, cos, sin)
+        assert torch.equal(expected, rotate(F.rms_norm(q, (32,), norm.weight, 1e-6), cos, sin))
         assert torch.equal(norm_rotate_reference(q, norm.weight, cos, sin), expected)
-        assert torch.equal(norm_rotate_reference(q, norm.weight, None, None), norm(q))
+        assert torch.equal(norm_rotate_reference(q, norm.weight, None, None),
+                           dispatch.norm_rotate(q, norm.weight, None, None))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
