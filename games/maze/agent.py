@@ -61,10 +61,8 @@ class Agent:
                  seed: int = 0, config: AgentConfig = AgentConfig()):
         self.spec, self.batch, self.device = spec, batch, torch.device(device)
         self.seed, self.config = seed, config
-        buttons = spec.actions.buttons
-        self._button = {name: buttons.index(name) for name in buttons}
-        axes = spec.actions.mouse_axes
-        self._mouse_dx = len(buttons) + axes.index("dx") if "dx" in axes else None
+        self._button = {name: spec.actions.index(name) for name in spec.actions.buttons}
+        self._mouse_dx = spec.actions.index("dx")
         # 16 probe rays every 22.5 degrees: 0 at index 8, +-45 at 10/6, +-90 at 12/4
         self._rays = torch.linspace(-math.pi, math.pi, 17, device=self.device)[:-1]  # (R,)
         self._offsets = torch.tensor([[0, -1], [0, 1], [-1, 0], [1, 0]], device=self.device)

@@ -64,10 +64,8 @@ class Simulator:
             raise EngineError(f"the maze needs buttons {', '.join(missing)}", where=spec.name)
         self.spec, self.batch, self.device = spec, batch, torch.device(device)
         self.maps, self.physics = maps, physics
-        buttons = spec.actions.buttons
-        self._button = {name: buttons.index(name) for name in BUTTONS}
-        axes = spec.actions.mouse_axes
-        self._mouse_dx = len(buttons) + axes.index("dx") if "dx" in axes else None
+        self._button = {name: spec.actions.index(name) for name in BUTTONS}
+        self._mouse_dx = spec.actions.index("dx")
         self._step_len = physics.walk_speed / spec.tick_rate
         self._turn_step = math.radians(physics.turn_speed) / spec.tick_rate
         self.renderer = Renderer(spec.width, spec.height, camera, self.device)

@@ -54,6 +54,14 @@ class ActionSpace:
         """Length of the flat action vector."""
         return len(self.buttons) + len(self.mouse_axes)
 
+    def index(self, name: str) -> int | None:
+        """Place of a button or mouse axis in the flat action vector (None: not in it)."""
+        if name in self.buttons:
+            return self.buttons.index(name)
+        if name in self.mouse_axes:
+            return len(self.buttons) + self.mouse_axes.index(name)
+        return None
+
     def bit(self, button: str) -> int:
         return 1 << self.buttons.index(button)
 
