@@ -19,6 +19,7 @@ An exponential moving average of the weights is what gets evaluated and exported
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -46,6 +47,11 @@ class TeacherTraining:
     batch: int = field(default=32, metadata=bounds(1, 4096))
     lr: float = field(default=3e-4, metadata=bounds(0.0, 1.0))
     warmup: int = field(default=300, metadata=bounds(0, 10**7))
+    # Cosine decay of the learning rate from ``lr`` after warm-up to ``min_lr`` at step
+    # ``decay_steps``, held there after (0: constant). A time-boxed run sets it to the
+    # steps its minutes allow (12 steps/s on one H100), so it ends annealed.
+    decay_steps: int = field(default=0, metadata=bounds(0, 10**9))
+    min_lr: float = field(default=1e-5, metadata=bounds(0.0, 1.0))
     weight_decay: float = field(default=0.01, metadata=bounds(0.0, 1.0))
     ema: float = field(default=0.999, metadata=bounds(0.0, 1.0))
     time_shift: float = field(default=1.0, metadata=bounds(0.1, 10.0))
@@ -78,6 +84,15 @@ def noise_levels(cfg, batch: int, frames: int, schedule, generator=None, device=
     use_window = ((u >= cfg.clean_prefix_prob)
                   & (u < cfg.clean_prefix_prob + cfg.window_prob))[:, None]
     return torch.where(use_window, windowed, t)
+
+
+def learning_rate(cfg: TeacherTraining, step: int) -> float:
+    """Linear warm-up, then constant or (``decay_steps`` > 0) cosine down to ``min_lr``."""
+    lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+    if cfg.decay_steps <= cfg.warmup or step < cfg.warmup:
+        return lr
+    done = min(1.0, (step - cfg.warmup) / (cfg.decay_steps - cfg.warmup))
+    return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
 class TeacherStage:
@@ -129,7 +144,7 @@ class TeacherStage:
         self.clips.load_state_dict(state)
 
     def _lr(self, step: int) -> float:
-        return self.cfg.lr * min(1.0, (step + 1) / max(1, self.cfg.warmup))
+        return learning_rate(self.cfg, step)
 
     def train_step(self, step: int) -> dict[str, float]:
         clip = self.clips.next()

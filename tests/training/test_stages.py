@@ -12,7 +12,7 @@ from neural_engine.training import trainer
 from neural_engine.training.autoencoder import AutoencoderStage, AutoencoderTraining
 from neural_engine.training.probe import ProbeStage, ProbeTraining
 from neural_engine.training.rolling import RollingStage, RollingTraining
-from neural_engine.training.teacher import TeacherStage, TeacherTraining
+from neural_engine.training.teacher import TeacherStage, TeacherTraining, learning_rate
 
 CPU = torch.device("cpu")
 
@@ -68,3 +68,16 @@ def test_metrics_of_several_steps_are_read_back_together():
 def test_compile_is_off_the_cpu_path():
     module = torch.nn.Linear(2, 2)
     assert trainer.compiled(module, False) is module
+
+
+def test_teacher_learning_rate_warms_up_then_decays_to_its_floor():
+    constant = TeacherTraining(lr=1e-3, warmup=10)
+    assert learning_rate(constant, 0) == 1e-4
+    assert learning_rate(constant, 5000) == 1e-3
+    decayed = TeacherTraining(lr=1e-3, warmup=10, decay_steps=110, min_lr=1e-5)
+    assert learning_rate(decayed, 9) == 1e-3
+    assert math.isclose(learning_rate(decayed, 60), (1e-3 + 1e-5) / 2)
+    rates = [learning_rate(decayed, s) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert math.isclose(learning_rate(decayed, 110), 1e-5)
+    assert learning_rate(decayed, 10**6) == 1e-5
