@@ -15,7 +15,9 @@ mean), peak GPU memory, and the floor: the FLOPs and bytes of one tick against t
 matmul rate and memory bandwidth measured on the same machine in the same run (a large
 matmul and a large device copy), with the fraction of it the variant achieves. GPU
 times come from CUDA events around each tick after warm-up (synchronised per tick, so
-a tick's time includes the host's share); CPU times from ``perf_counter``.
+a tick's time includes the host's share); CPU times from ``perf_counter``. The host's
+share is timed too (until the tick's call returns), and every slow tick (over 1.5 × the
+median) is counted, and attributed to the host when its host side was slow as well.
 
 FLOPs are counted by ``torch.utils.flop_counter`` over one eager tick (matmuls and
 convolutions), with attention counted from its shapes (2·2·Nq·Nk·hd per head and
@@ -53,21 +55,26 @@ class BenchSettings:
 
 
 # -- the machine's limits ------------------------------------------------------------
-def _timed(device: torch.device) -> Callable[[Callable[[], None]], float]:
-    """Milliseconds of one call (CUDA events on a GPU, synchronised)."""
+def _timed(device: torch.device) -> Callable[[Callable[[], None]], tuple[float, float]]:
+    """Milliseconds of one call and of its host side: (CUDA events, synchronised;
+    ``perf_counter`` until the call returns, before the wait). On the CPU both are the
+    ``perf_counter`` time."""
 
     def cuda(fn):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
+        t0 = time.perf_counter()
         fn()
+        host = (time.perf_counter() - t0) * 1e3
         end.record()
         end.synchronize()
-        return start.elapsed_time(end)
+        return start.elapsed_time(end), host
 
     def cpu(fn):
         t0 = time.perf_counter()
         fn()
-        return (time.perf_counter() - t0) * 1e3
+        ms = (time.perf_counter() - t0) * 1e3
+        return ms, ms
 
     return cuda if device.type == "cuda" else cpu
 
@@ -89,8 +96,8 @@ def machine_limits(device: torch.device, dtype: torch.dtype, repeats: int = 10) 
     for fn in (matmul, copy):
         fn()
         fn()
-    mm_ms = statistics.median(timed(matmul) for _ in range(repeats))
-    copy_ms = statistics.median(timed(copy) for _ in range(repeats))
+    mm_ms = statistics.median(timed(matmul)[0] for _ in range(repeats))
+    copy_ms = statistics.median(timed(copy)[0] for _ in range(repeats))
     return {"matmul_tflops": 2 * n**3 / (mm_ms * 1e-3) / 1e12,
             "bandwidth_gbs": 2 * size / (copy_ms * 1e-3) / 1e9,
             "matmul": f"{n}x{n}x{n} {str(dtype)[6:]}", "copy_bytes": size}
@@ -161,19 +168,33 @@ def build_pool(model: WorldModel, cfg: SamplerConfig, streams: int, variant: str
     return pool
 
 
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def time_pool(pool: StreamPool, actions: list[torch.Tensor], settings: BenchSettings
               ) -> dict:
-    """ms per tick over ``settings.ticks`` ticks after warm-up."""
+    """ms per tick over ``settings.ticks`` ticks after warm-up, with the host's share.
+
+    A slow tick (over 1.5 × the median) counts as a host stall when its host side was
+    also over 1.5 × the host median: the host, not the GPU, made it late.
+    """
     timed = _timed(pool.device)
     for i in range(settings.warmup + pool.sampler.cfg.window):
         pool.step(actions[i % len(actions)])
-    times = [timed(lambda a=actions[i % len(actions)]: pool.step(a))
+    pairs = [timed(lambda a=actions[i % len(actions)]: pool.step(a))
              for i in range(settings.ticks)]
-    times.sort()
-    p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+    times = [t for t, _ in pairs]
+    hosts = [h for _, h in pairs]
+    p50, host_p50 = statistics.median(times), statistics.median(hosts)
+    slow = [(t, h) for t, h in pairs if t > 1.5 * p50]
     mean = statistics.fmean(times)
     n = pool.capacity
-    return {"tick_ms_p50": statistics.median(times), "tick_ms_p99": p99, "tick_ms_mean": mean,
+    return {"tick_ms_p50": p50, "tick_ms_p99": _quantile(times, 0.99), "tick_ms_mean": mean,
+            "tick_ms_max": max(times), "host_ms_p50": host_p50,
+            "host_ms_p99": _quantile(hosts, 0.99), "slow_ticks": len(slow),
+            "slow_ticks_host": sum(h > 1.5 * host_p50 for _, h in slow),
             "ticks_per_s": 1000.0 / mean, "ticks_per_s_total": 1000.0 * n / mean}
 
 
@@ -304,20 +325,24 @@ def markdown(report: dict) -> str:
              f"{report['warmup']} warm-up; {report['timing']}.", "",
              f"Measured limits: {lim['matmul_tflops']:.1f} TFLOP/s ({lim['matmul']} matmul), "
              f"{lim['bandwidth_gbs']:.0f} GB/s (device copy).", "",
-             "| W | L | N | variant | ms/tick p50 | p99 | p99/p50 | ticks/s per stream | "
-             "ticks/s total | peak MiB | floor ms (bound) | of floor |",
-             "|" + "---|" * 12]
+             "| W | L | N | variant | ms/tick p50 | p99 | p99/p50 | host ms p50 / p99 | "
+             "slow ticks (host) | ticks/s per stream | ticks/s total | peak MiB | "
+             "floor ms (bound) | of floor |",
+             "|" + "---|" * 14]
     for r in report["rows"]:
         floor = "-" if r["floor_ms"] is None else f"{r['floor_ms']:.3f} ({r['floor_bound']})"
         for name, v in r["variants"].items():
             head = f"| {r['window']} | {r['ring']} | {r['streams']} | {name} |"
             if "error" in v:
                 lines.append(f"{head} failed: {v['error'].replace('|', '/')} |"
-                             + " |" * 7 + f" {floor} | - |")
+                             + " |" * 9 + f" {floor} | - |")
                 continue
             lines.append(
                 f"{head} {v['tick_ms_p50']:.2f} | {v['tick_ms_p99']:.2f} | "
-                f"{v['tick_ms_p99'] / v['tick_ms_p50']:.2f} | {v['ticks_per_s']:.0f} | "
+                f"{v['tick_ms_p99'] / v['tick_ms_p50']:.2f} | "
+                f"{f(v.get('host_ms_p50'))} / {f(v.get('host_ms_p99'))} | "
+                f"{v.get('slow_ticks', '-')} ({v.get('slow_ticks_host', '-')}) | "
+                f"{v['ticks_per_s']:.0f} | "
                 f"{v['ticks_per_s_total']:.0f} | {f(v.get('peak_memory_mib'), '{:.0f}')} | "
                 f"{floor} | {f(v.get('floor_fraction'), '{:.1%}')} |")
     if report["targets"]:

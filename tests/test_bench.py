@@ -29,6 +29,10 @@ def test_point_reports_every_variant_and_a_consistent_floor(model):
     assert eager["tick_ms_p50"] <= eager["tick_ms_p99"]
     assert eager["ticks_per_s_total"] == pytest.approx(2 * eager["ticks_per_s"])
     assert eager["ticks_per_s"] == pytest.approx(1000 / eager["tick_ms_mean"])
+    # on the CPU the host side is the whole tick; slow ticks are counted, some by the host
+    assert eager["host_ms_p50"] == eager["tick_ms_p50"]
+    assert eager["tick_ms_p99"] <= eager["tick_ms_max"]
+    assert 0 <= eager["slow_ticks_host"] <= eager["slow_ticks"] <= 5
     # variants that cannot run here say why instead of stopping the others
     assert "CUDA" in row["variants"]["graph"]["error"]
     assert "error" in row["variants"]["triton"]

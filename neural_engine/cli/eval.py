@@ -10,8 +10,9 @@ from pathlib import Path
 from neural_engine.cli.options import add_device, add_dtype, load_model, parse_dtype, resolve_device
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
+from neural_engine.sampler.stream import SAMPLERS
 
-SAMPLER_NAMES = ("rolling", "causal", "teacher", "rolling-nosink")
+SAMPLER_NAMES = tuple(SAMPLERS)
 
 
 def _samplers(text: str) -> tuple[str, ...]:
@@ -31,7 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("--game", default="maze")
     p.add_argument("--weights", help="world-model weights (default: the game's shipped ones)")
     p.add_argument("--sampler", type=_samplers, default=SAMPLER_NAMES,
-                   help="comma-separated: rolling, causal, teacher, rolling-nosink (default: all)")
+                   help=f"comma-separated: {', '.join(SAMPLER_NAMES)} (default: all)")
     p.add_argument("--seconds", type=float, default=30.0, help="fidelity rollout length")
     p.add_argument("--drift-seconds", type=float, default=300.0, help="drift rollout length")
     p.add_argument("--drift-cases", type=int, default=2, help="cases rolled out for drift")
