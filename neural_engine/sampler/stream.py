@@ -32,6 +32,15 @@ different phases of their streams; rows without a stream still compute (static
 shapes) but hold their latents. A joining row commits its context in passes where
 the other rows hold, so no stream is disturbed and nothing is recaptured.
 
+Noise: every pass draws its noise for all rows at once, on the device and inside the
+pass (so inside the CUDA graph), as a pure function of each row's key (from its seed),
+its stream's pass counter and the element (``neural_engine.sampler.noise``): the
+re-noising noise of the window when ``stochastic``, and the fresh frame that entered
+at the back, written there by the first pass of the tick. The host only sends the
+keys, counters and a fresh flag per row with the plan, so a tick of many streams
+launches nothing per stream, and a stream draws the same noise in any row of any
+batch as it would alone.
+
 All state lives in preallocated buffers written in place; ``CudaGraphPass`` captures
 one pass so a tick on the GPU is a few copies and graph replays. The model's fused
 kernels are chosen by ``kernels`` (``"torch"`` or ``"triton"``; see
@@ -51,7 +60,8 @@ from neural_engine.model.dit import CachedKV, Denoiser
 from neural_engine.model.rope import frame_coords
 from neural_engine.sampler.device import CudaGraphPass, StagedCopy
 from neural_engine.sampler.kv_cache import CacheShape, KVBuffers, StreamLayout, unpack
-from neural_engine.sampler.rows import StreamRows, idle_plan
+from neural_engine.sampler.noise import CounterNoise
+from neural_engine.sampler.rows import NOISE_COLUMNS, StreamRows, idle_plan
 from neural_engine.sampler.schedule import FlowSchedule
 from neural_engine.schema import bounds
 
@@ -129,17 +139,24 @@ class StreamSampler:
         self._shift_x = torch.zeros(batch, max(w - 1, 1), *latent, device=self.device, dtype=dtype)
         self._shift_a = torch.zeros(batch, max(w - 1, 1), mc.action_dim, device=self.device,
                                     dtype=dtype)
-        self.noise = torch.zeros(batch, w, *latent, device=self.device, dtype=dtype)
         self.out = torch.zeros(batch, *latent, device=self.device, dtype=dtype)
-        self.meta = torch.zeros(batch, self.shape.meta_size(), dtype=torch.int32,
+        # Per row: the packed plan (see ``unpack``), then the noise state of its stream
+        # (key, pass counter, fresh; see ``StreamRows``).
+        m = self.shape.meta_size()
+        self.meta = torch.zeros(batch, m + NOISE_COLUMNS, dtype=torch.int32,
                                 device=self.device)
         self._idle = idle_plan(self.shape)
-        self._meta_host = np.tile(self._idle, (batch, 1))
+        self._meta_host = np.zeros((batch, m + NOISE_COLUMNS), np.int32)
+        self._plan_host, self._noise_host = self._meta_host[:, :m], self._meta_host[:, m:]
+        self._plan_host[:] = self._idle
         self._send_meta = StagedCopy(self.meta)
-        self.last_plan = self._meta_host                  # (B, meta_size), see ``unpack``
+        self.last_plan = self._meta_host          # (B, meta_size + NOISE_COLUMNS)
         self.levels = schedule.levels(cfg.steps).tolist()
         self._tok = torch.arange(tokens, device=self.device)
-        self.generators = [torch.Generator(device=self.device) for _ in range(batch)]
+        # Noise per row and pass: the fresh back frame, then (stochastic) the window's.
+        self._noise_frames = 1 + w if cfg.stochastic else 1
+        self.noise = CounterNoise(batch, self._noise_frames * self.x[0, 0].numel(),
+                                  self.device, dtype)
         self._plans: dict = {}                            # shared by every row's StreamRows
         self.graph: CudaGraphPass | None = None
         self._idle_rows()
@@ -148,8 +165,8 @@ class StreamSampler:
     # -- rows ----------------------------------------------------------------------
     def _idle_rows(self) -> None:
         """Every row its own group, none live."""
-        self.groups = [StreamRows(b, b + 1, self.shape, self.levels, self.generators[b],
-                                  self._plans) for b in range(self.batch)]
+        self.groups = [StreamRows(b, b + 1, self.shape, self.levels, self._plans)
+                       for b in range(self.batch)]
 
     def group(self, row: int) -> StreamRows:
         return next(g for g in self.groups if g.lo <= row < g.hi)
@@ -172,20 +189,31 @@ class StreamSampler:
         t = self.t_dev[:, :q].to(self.dtype)                                 # (B, Q)
         return t, meta["q_time"].long(), cache
 
+    def draw_noise(self) -> torch.Tensor | None:
+        """Draw the planned pass's noise for every row (graph-capturable): rows flagged
+        fresh take theirs into the back window slot. Returns the window's re-noising
+        noise (B, W, C, h, w), or None for the deterministic step."""
+        key, counter, fresh = self.meta[:, -NOISE_COLUMNS:].long().unbind(1)  # (B,) each
+        z = self.noise(key, counter).reshape(self.batch, self._noise_frames,
+                                             *self.x.shape[2:])             # (B, 1 [+ W], …)
+        back = self.x[:, self.cfg.window]                                   # (B, C, h, w)
+        back.copy_(torch.where(fresh.view(-1, 1, 1, 1) > 0, z[:, 0], back))
+        return z[:, 1:] if self.cfg.stochastic else None
+
     def _pass(self) -> None:
         """One forward over commit + window frames and one level step (graph-capturable)."""
+        noise = self.draw_noise()
         t, q_time, cache = self.pass_inputs()
         q, w = self.shape.queries, self.cfg.window
         t_next = self.t_dev[:, q:q + w].to(self.dtype)                       # (B, W)
         advance = self.t_dev[:, q + w:].view(self.batch, 1, 1, 1, 1) > 0.5
         v = self.forward(self.x, t, self.actions, q_time, cache=cache)
         window = self.x[:, 1:]
-        noise = self.noise if self.cfg.stochastic else None
         stepped = self.schedule.step(window, v[:, 1:], t[:, 1:], t_next, noise)
         window.copy_(torch.where(advance, stepped, window))
 
     def plan_pass(self, commit: bool, only: StreamRows | None = None) -> None:
-        """Write the plans, noise levels and fresh noise of the next pass to the device.
+        """Write the plans, noise levels and noise states of the next pass to the device.
 
         Live groups advance (``only``: just that one; the others hold); a group commits
         its waiting clean frame when ``commit`` is true.
@@ -194,13 +222,13 @@ class StreamSampler:
             if g.live and (only is None or g is only):
                 g.advancing = True
                 meta, levels = g.plan(commit)
-                self._meta_host[g.rows] = meta
+                self._plan_host[g.rows] = meta
+                self._noise_host[g.rows] = g.noise_state
                 self._t_host[g.rows] = levels
-                if self.cfg.stochastic:
-                    self.noise[g.rows].normal_(generator=g.generator)
             else:
                 g.advancing = False
-                self._meta_host[g.rows] = self._idle
+                self._plan_host[g.rows] = self._idle
+                self._noise_host[g.rows] = 0                # nothing fresh: x stays as it is
                 self._t_host[g.rows] = 0.0
         self._send_meta(self._meta_host)
         self._send_t(self._t_host)
@@ -242,9 +270,9 @@ class StreamSampler:
     @torch.no_grad()
     def reset(self, context: torch.Tensor, context_actions: torch.Tensor, seed: int = 0) -> None:
         """Start every row from clean context latents (B, Fc, C, h, w) and their actions
-        (B, Fc, A): one group of B rows in lockstep, noise from one generator."""
+        (B, Fc, A): one group of B rows in lockstep, row i drawing with key i of ``seed``."""
         self._check_context(context, context_actions)
-        g = StreamRows(0, self.batch, self.shape, self.levels, self.generators[0], self._plans)
+        g = StreamRows(0, self.batch, self.shape, self.levels, self._plans)
         self.groups = [g]
         self.kv.clear()
         self.x.zero_()
@@ -282,7 +310,8 @@ class StreamSampler:
 
     @torch.no_grad()
     def begin_tick(self, actions: torch.Tensor, input_changed: bool | list[bool] = False) -> bool:
-        """Shift every window and let a noise frame with ``actions`` (B, A) in at the back.
+        """Shift every window and let a frame with ``actions`` (B, A) in at the back; the
+        tick's first pass draws its noise.
 
         ``input_changed`` is one flag for all rows or one per row (late binding).
         Returns whether this tick's first pass commits a clean frame to some cache.
@@ -304,7 +333,6 @@ class StreamSampler:
                 continue
             g.begin_tick(w * k_steps)
             commit = commit or g.commit_next
-            self.x[g.rows, w].normal_(generator=g.generator)
             if self.cfg.late_binding and input_changed:
                 self._late_bind(g, actions, input_changed)
         return commit
@@ -355,10 +383,11 @@ class StreamSampler:
         if self.device.type != "cuda":
             raise EngineError("CUDA graphs need a CUDA device")
         full = StreamLayout(self.shape).plan(False, [True] * self.cfg.window)
-        self._meta_host[:] = full
+        self._plan_host[:] = full
+        self._noise_host[:] = 0
         self._send_meta(self._meta_host)
         self.graph = CudaGraphPass(self._pass, self.device)
         self.kv.clear()
         self.x.zero_()
         self._idle_rows()
-        self._meta_host[:] = self._idle
+        self._plan_host[:] = self._idle

@@ -136,6 +136,7 @@ class RollingStage:
         """One more tick's pass with gradient; clean estimates of the W window frames."""
         commit = self.sampler.begin_tick(actions[:, CONTEXT + tick])
         self.sampler.plan_pass(commit)
+        self.sampler.draw_noise()            # the entering frame's noise, as the pass draws it
         t, q_time, cache = self.sampler.pass_inputs()
         # history enters without gradient; one tensor per layer, so that writing one
         # layer's keys does not invalidate another's saved for backward
