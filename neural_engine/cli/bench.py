@@ -13,11 +13,12 @@ import torch
 
 from neural_engine.bench import (VARIANTS, BenchSettings, bench_point, latency, latency_probe,
                                  machine_limits, markdown, targets)
-from neural_engine.cli.options import (add_device, add_dtype, load_model, parse_dtype,
-                                       resolve_device)
+from neural_engine.cli.options import (add_device, add_dtype, add_pin_cpu, load_model,
+                                       parse_dtype, resolve_device)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 from neural_engine.model.dispatch import fused_available, fused_runs_triton
+from neural_engine.runtime.affinity import pin_host_thread
 from neural_engine.sampler.stream import SamplerConfig
 
 
@@ -69,6 +70,7 @@ def add_parser(sub) -> None:
     p.add_argument("--markdown", metavar="OUT.md", help="write the tables as Markdown")
     add_device(p)
     add_dtype(p)
+    add_pin_cpu(p)
     p.set_defaults(handler=run)
 
 
@@ -98,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     machine = (torch.cuda.get_device_name(device) if gpu
                else f"CPU {platform.processor() or platform.machine()}, "
                     f"{torch.get_num_threads()} threads")
+    core = pin_host_thread(args.pin_cpu, device)
     limits = machine_limits(device, dtype)
     print(f"{machine}: {limits['matmul_tflops']:.1f} TFLOP/s ({limits['matmul']}), "
           f"{limits['bandwidth_gbs']:.0f} GB/s", flush=True)
@@ -106,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
               "kernels": {"available": fused_available(),
                           "triton": fused_runs_triton(device)},
               "ticks": args.ticks, "warmup": args.warmup,
-              "timing": "CUDA events, synchronised per tick" if gpu else "perf_counter",
+              "timing": ("CUDA events, synchronised per tick" if gpu else "perf_counter")
+                        + ("" if core is None else f", host thread pinned to CPU core {core}"),
+              "host_core": core,
               "compile_mode": args.compile_mode, "limits": limits, "latency": None,
               "rows": [], "targets": [], "skipped": []}
     for w in args.windows:

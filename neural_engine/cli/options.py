@@ -36,6 +36,12 @@ def resolve_device(name: str, warn: bool = True) -> torch.device:
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def add_pin_cpu(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pin-cpu", default="auto", metavar="auto|off|CORE",
+                        help="keep the streaming loop's thread on one CPU core (auto: the "
+                             "last core, on a GPU only); it steadies the tick time")
+
+
 def add_dtype(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
                         help="inference precision (default: bf16 on a GPU, fp32 on the CPU)")

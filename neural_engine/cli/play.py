@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from neural_engine.cli.options import add_device, add_dtype, resolve_device
+from neural_engine.cli.options import add_device, add_dtype, add_pin_cpu, resolve_device
 from neural_engine.errors import EngineError
 from neural_engine.games import Game, load_game
 from neural_engine.input.mapper import ActionMapper, merge_bindings
@@ -52,6 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernels", choices=("auto", "torch", "triton"), default="auto",
                    help="the streaming pass's kernels: auto = the fused Triton kernels on a "
                         "GPU where they run, else PyTorch")
+    add_pin_cpu(p)
     p.add_argument("--late-binding", action="store_true",
                    help="frames still noisy in the window take a changed input at once")
     p.add_argument("--seed", type=int, default=None,
@@ -176,6 +177,9 @@ def _neural_source(game: Game, args, weights: str | None, sampler, device):
                   "playing with the PyTorch kernels", file=sys.stderr)
             source = ImageStartSource(game, model, sampler, device=device, kernels="torch")
             _warm_up(source, sampler)
+        from neural_engine.runtime.affinity import pin_host_thread
+
+        pin_host_thread(args.pin_cpu, device)      # steadier ticks (runtime/affinity.py)
     return source
 
 
