@@ -53,6 +53,10 @@ class DenoiserConfig:
     # Temporal positions seen in training: no sampler may place a frame beyond them.
     max_frames: int = field(default=13, metadata=bounds(2, 1024))
     rope_theta: float = field(default=10000.0, metadata=bounds(1.0, 1e7))
+    # Each frame's tokens also take in their predecessor's latent patch at the same place
+    # (and its noise level): a direct path for what stays put or shifts a little between
+    # ticks, which attention over 64 coarse tokens learns slowly.
+    previous_frame: bool = False
 
     def check(self) -> list[tuple[tuple, str]]:
         if self.dim % self.heads:

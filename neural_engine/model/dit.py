@@ -7,6 +7,14 @@ positions enter through 3-D rotary embeddings on queries and keys; noise level a
 action enter per frame through adaLN (one shared modulation MLP, "adaLN-single",
 plus a learned per-block offset), so every token of a frame is modulated alike.
 
+With ``previous_frame`` on, every frame also sees its predecessor directly: the
+predecessor's latent patch is embedded and added to the frame's own token at the same
+place, and its noise level joins the frame's conditioning. Inside one call the
+predecessor of frame i is frame i − 1 (as the caller gave it, noisy or clean); the
+first frame's, or one the caller marks missing, is zeros at noise level 1 (nothing
+known). A streaming caller passes the predecessors itself (``prev``), since the frame
+before its first query lives in its own buffers.
+
 Attention runs in one of two ways:
 - uncached (training): the keys are the tokens of this call, and a frame-level
   boolean mask (F, F) says which frame may look at which;
@@ -57,6 +65,19 @@ class CachedKV:
     key_sin: torch.Tensor
     frame_mask: torch.Tensor
     backend: str = "torch"
+
+
+def previous_frames(x: torch.Tensor, t: torch.Tensor, missing: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each frame's predecessor within the call: latents (B, F, C, h, w) and levels (B, F),
+    shifted one frame; the first frame's, and those where ``missing`` (B, F) is true,
+    are zeros at level 1."""
+    prev_x = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], 1)
+    prev_t = torch.cat([torch.ones_like(t[:, :1]), t[:, :-1]], 1)
+    if missing is not None:
+        prev_x = prev_x.masked_fill(missing.reshape(*missing.shape, 1, 1, 1), 0.0)
+        prev_t = prev_t.masked_fill(missing, 1.0)
+    return prev_x, prev_t
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -152,6 +173,11 @@ class Denoiser(nn.Module):
         self.action_mlp = nn.Sequential(nn.Linear(config.action_dim, dn.dim), nn.SiLU(),
                                         nn.Linear(dn.dim, dn.dim))
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dn.dim, 6 * dn.dim))
+        self.prev_embed = self.prev_time_mlp = None
+        if dn.previous_frame:
+            self.prev_embed = nn.Linear(patch_dim, dn.dim)
+            self.prev_time_mlp = nn.Sequential(nn.Linear(256, dn.dim), nn.SiLU(),
+                                               nn.Linear(dn.dim, dn.dim))
         self.blocks = nn.ModuleList(Block(dn.dim, dn.heads, dn.mlp_ratio)
                                     for _ in range(dn.depth))
         self.final_mod = nn.Sequential(nn.SiLU(), nn.Linear(dn.dim, 2 * dn.dim))
@@ -164,7 +190,11 @@ class Denoiser(nn.Module):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
-        for layer in (self.modulation[-1], self.final_mod[-1], self.final):
+        zero = [self.modulation[-1], self.final_mod[-1], self.final]
+        if self.prev_embed is not None:
+            # the predecessor path starts closed, so a model without it warm-starts exactly
+            zero += [self.prev_embed, self.prev_time_mlp[-1]]
+        for layer in zero:
             nn.init.zeros_(layer.weight)   # adaLN-Zero: every block starts as identity
             nn.init.zeros_(layer.bias)
 
@@ -195,17 +225,23 @@ class Denoiser(nn.Module):
     # -- forward -----------------------------------------------------------------
     def forward(self, x: torch.Tensor, t: torch.Tensor, actions: torch.Tensor,
                 time_pos: torch.Tensor, frame_mask: torch.Tensor | None = None,
-                cache: CachedKV | None = None) -> torch.Tensor:
+                cache: CachedKV | None = None,
+                prev: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """x (B, F, C, h, w), t (B, F), actions (B, F, A), time_pos (F,) or (B, F) → v like x.
 
         Uncached: ``frame_mask`` (F, F) bool says which frames each frame attends to
         (None: all). Cached: ``cache`` carries the buffers, the frame-level mask of
-        every row and the kernel backend.
+        every row and the kernel backend. ``prev``: each frame's predecessor, latents
+        like x and levels like t (``previous_frame`` models; default: shifted x).
         """
         b, f = t.shape
         cond = self.time_mlp(timestep_embedding(t, 256).to(x.dtype)) + self.action_mlp(actions)
-        mod = self.modulation(cond).view(b, f, 6, -1)                    # (B, F, 6, D)
         h = self.embed(self.patchify(x))                                 # (B, F, P, D)
+        if self.prev_embed is not None:
+            prev_x, prev_t = previous_frames(x, t) if prev is None else prev
+            cond = cond + self.prev_time_mlp(timestep_embedding(prev_t, 256).to(x.dtype))
+            h = h + self.prev_embed(self.patchify(prev_x.to(x.dtype)))
+        mod = self.modulation(cond).view(b, f, 6, -1)                    # (B, F, 6, D)
         cos, sin = self.rotary(time_pos)
         mask = None
         if cache is None and frame_mask is not None:

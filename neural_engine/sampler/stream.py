@@ -14,7 +14,7 @@ Named configurations (``SAMPLERS``) give the algorithms compared in the paper, o
 same weights: ``rolling`` (W = 4, K = 1, with sink), ``rolling-nosink``, ``causal``
 (W = 1, K = 4: each frame fully denoised in 4 steps, then cached, as Self-Forcing
 does) and ``teacher`` (W = 1, K = 32, deterministic: the many-step diffusion-forcing
-sampler).
+sampler); ``rolling-deterministic`` is ``rolling`` with plain Euler steps in the window.
 
 Start-up: context frames (clean latents) are committed one by one, the first S
 becoming the sink; then the window fills from the back, one frame per tick, and the
@@ -85,6 +85,10 @@ class SamplerConfig:
 SAMPLERS: dict[str, SamplerConfig] = {
     "rolling": SamplerConfig(window=4, steps_per_tick=1, sink=1, ring=8),
     "rolling-nosink": SamplerConfig(window=4, steps_per_tick=1, sink=0, ring=9),
+    # the window steps without fresh noise: same PSNR on the shipped weights, the keys
+    # answered more often (docs/training.md)
+    "rolling-deterministic": SamplerConfig(window=4, steps_per_tick=1, sink=1, ring=8,
+                                           stochastic=False),
     "causal": SamplerConfig(window=1, steps_per_tick=4, sink=1, ring=11),
     "teacher": SamplerConfig(window=1, steps_per_tick=32, sink=1, ring=11, stochastic=False),
 }
@@ -140,6 +144,11 @@ class StreamSampler:
         self._shift_a = torch.zeros(batch, max(w - 1, 1), mc.action_dim, device=self.device,
                                     dtype=dtype)
         self.out = torch.zeros(batch, *latent, device=self.device, dtype=dtype)
+        # Models with a predecessor path (``previous_frame``): each row's newest committed
+        # clean frame and its level (1 = none yet), the predecessor of whatever follows it.
+        self.uses_prev = denoiser.prev_embed is not None
+        self.last_clean = torch.zeros(batch, *latent, device=self.device, dtype=dtype)
+        self.last_clean_t = torch.ones(batch, device=self.device)
         # Per row: the packed plan (see ``unpack``), then the noise state of its stream
         # (key, pass counter, fresh; see ``StreamRows``).
         m = self.shape.meta_size()
@@ -200,6 +209,39 @@ class StreamSampler:
         back.copy_(torch.where(fresh.view(-1, 1, 1, 1) > 0, z[:, 0], back))
         return z[:, 1:] if self.cfg.stochastic else None
 
+    def _commits(self) -> torch.Tensor:
+        """(B,) bool: rows whose planned pass commits its query 0 (not into scratch)."""
+        return unpack(self.meta, self.shape)["dest"][:, 0] != self.shape.scratch
+
+    def pass_prev(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Each query frame's predecessor, latents (B, Q, C, h, w) and levels (B, Q), for
+        models with the predecessor path (None otherwise). The commit frame's is the
+        newest clean frame before it; a window frame's is the slot in front of it, or,
+        for the front-most frame, the newest clean frame (the commit frame itself on a
+        pass that commits)."""
+        if not self.uses_prev:
+            return None
+        commit = self._commits()
+        newest = torch.where(commit.view(-1, 1, 1, 1), self.x[:, 0], self.last_clean)
+        newest_t = torch.where(commit, torch.zeros_like(self.last_clean_t), self.last_clean_t)
+        valid = unpack(self.meta, self.shape)["window_valid"][:, :-1] > 0       # (B, W − 1)
+        w = self.cfg.window
+        ahead = self.x[:, 1:w]                                                # slots 0..W−2
+        cut = valid.view(*valid.shape, 1, 1, 1)
+        prev_x = torch.cat([self.last_clean[:, None], newest[:, None],
+                            torch.where(cut, ahead, newest[:, None])], 1)
+        prev_t = torch.cat([self.last_clean_t[:, None], newest_t[:, None],
+                            torch.where(valid, t[:, 1:w].float(), newest_t[:, None])], 1)
+        return prev_x, prev_t.to(t.dtype)
+
+    def _keep_clean(self) -> None:
+        """After a pass: rows that committed remember that frame as their newest clean."""
+        if not self.uses_prev:
+            return
+        commit = self._commits() & (self.t_dev[:, -1] > 0.5)
+        self.last_clean.copy_(torch.where(commit.view(-1, 1, 1, 1), self.x[:, 0], self.last_clean))
+        self.last_clean_t.masked_fill_(commit, 0.0)
+
     def _pass(self) -> None:
         """One forward over commit + window frames and one level step (graph-capturable)."""
         noise = self.draw_noise()
@@ -207,10 +249,11 @@ class StreamSampler:
         q, w = self.shape.queries, self.cfg.window
         t_next = self.t_dev[:, q:q + w].to(self.dtype)                       # (B, W)
         advance = self.t_dev[:, q + w:].view(self.batch, 1, 1, 1, 1) > 0.5
-        v = self.forward(self.x, t, self.actions, q_time, cache=cache)
+        v = self.forward(self.x, t, self.actions, q_time, cache=cache, prev=self.pass_prev(t))
         window = self.x[:, 1:]
         stepped = self.schedule.step(window, v[:, 1:], t[:, 1:], t_next, noise)
         window.copy_(torch.where(advance, stepped, window))
+        self._keep_clean()
 
     def plan_pass(self, commit: bool, only: StreamRows | None = None) -> None:
         """Write the plans, noise levels and noise states of the next pass to the device.
@@ -276,6 +319,8 @@ class StreamSampler:
         self.groups = [g]
         self.kv.clear()
         self.x.zero_()
+        self.last_clean.zero_()
+        self.last_clean_t.fill_(1.0)
         self.actions.zero_()
         g.start(seed)
         self._commit_context(g, context, context_actions, None)
@@ -290,6 +335,8 @@ class StreamSampler:
         self.kv.k[:, row].zero_()
         self.kv.v[:, row].zero_()
         self.x[row].zero_()
+        self.last_clean[row].zero_()
+        self.last_clean_t[row] = 1.0
         self.actions[row].zero_()
         g.start(seed)
         self._commit_context(g, context[None], context_actions[None], g)
@@ -389,5 +436,7 @@ class StreamSampler:
         self.graph = CudaGraphPass(self._pass, self.device)
         self.kv.clear()
         self.x.zero_()
+        self.last_clean.zero_()
+        self.last_clean_t.fill_(1.0)
         self._idle_rows()
         self._plan_host[:] = self._idle

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from neural_engine.evaluation.rollout import encode_frames
 from neural_engine.games import Game
-from neural_engine.model.dit import block_causal_mask
+from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
 from neural_engine.sampler.stream import SAMPLERS, StreamSampler
@@ -144,7 +144,7 @@ class RollingStage:
         cache.v = [v.clone() for v in cache.v]
         with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
             v = self.train_student(self.sampler.x.clone(), t, self.sampler.actions.clone(),
-                                   q_time, cache=cache).float()
+                                   q_time, cache=cache, prev=self.sampler.pass_prev(t)).float()
         window = self.sampler.x[:, 1:]
         return self.schedule.x0_from_v(window, v[:, 1:], t[:, 1:])         # (B, W, C, h, w)
 
@@ -158,6 +158,15 @@ class RollingStage:
         # emitted[i] was produced by action i (context actions first)
         hist_actions = torch.stack([actions[:, i] for i in index], 1)
         return hist, hist_actions
+
+    def _score_prev(self, x: torch.Tensor, t: torch.Tensor):
+        """Predecessors for the scorers' sequence (models with the predecessor path): the
+        frame after the sink does not follow it, so its predecessor is hidden."""
+        if self.teacher.denoiser.prev_embed is None:
+            return None
+        missing = torch.zeros_like(t, dtype=torch.bool)
+        missing[:, 1] = True
+        return previous_frames(x, t, missing)
 
     def _score_inputs(self, hist, hist_actions, window, window_actions):
         b, h = hist.shape[:2]
@@ -191,8 +200,9 @@ class RollingStage:
             x, tt, a, t, _, noisy = self._score_inputs(hist, hist_actions, x0.detach(),
                                                        window_actions)
             with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-                v_real = self.teacher.denoiser(x, tt, a, pos, frame_mask=mask).float()
-                v_fake = self.critic(x, tt, a, pos, frame_mask=mask).float()
+                prev = self._score_prev(x, tt)
+                v_real = self.teacher.denoiser(x, tt, a, pos, frame_mask=mask, prev=prev).float()
+                v_fake = self.critic(x, tt, a, pos, frame_mask=mask, prev=prev).float()
             h = hist.shape[1]
             real = self.schedule.x0_from_v(noisy, v_real[:, h:], t)
             fake = self.schedule.x0_from_v(noisy, v_fake[:, h:], t)
@@ -224,7 +234,8 @@ class RollingStage:
             x, tt, a, t, noise, _ = self._score_inputs(hist, hist_actions, x0.detach(),
                                                        window_actions)
             with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-                v = self.train_critic(x, tt, a, pos, frame_mask=mask).float()
+                v = self.train_critic(x, tt, a, pos, frame_mask=mask,
+                                      prev=self._score_prev(x, tt)).float()
             target = self.schedule.velocity_target(x0.detach(), noise)
             c_loss = F.mse_loss(v[:, hist.shape[1]:], target)
             self.optim_critic.zero_grad(set_to_none=True)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from neural_engine.evaluation.rollout import encode_frames
 from neural_engine.games import Game
 from neural_engine.model.config import named_config
-from neural_engine.model.dit import block_causal_mask
+from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.errors import EngineError
 from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
@@ -61,6 +61,11 @@ class TeacherTraining:
     window: int = field(default=4, metadata=bounds(1, 32))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=1024, metadata=bounds(1, 65536))  # environments simulated at once
+    # The denoiser's direct path from each frame's predecessor (``DenoiserConfig``), and
+    # how often a predecessor is hidden in training, so the model also works without one
+    # (a stream's first frame, a frame after the sink).
+    previous_frame: bool = False
+    previous_drop: float = field(default=0.1, metadata=bounds(0.0, 1.0))
     compile: bool = True          # torch.compile the training forward on CUDA
     eval_worlds: int = field(default=8, metadata=bounds(1, 256))
     eval_frames: int = field(default=40, metadata=bounds(2, 10000))
@@ -104,7 +109,8 @@ class TeacherStage:
         self.game, self.cfg, self.device, self.env = game, cfg, device, env
         ae = load_autoencoder(autoencoder, device)
         spec = game.spec
-        config = named_config(cfg.size, spec.name, spec.height, spec.width, spec.actions.dim)
+        config = named_config(cfg.size, spec.name, spec.height, spec.width, spec.actions.dim,
+                              previous_frame=cfg.previous_frame)
         config = replace(config, autoencoder=ae.cfg, time_shift=cfg.time_shift)
         torch.manual_seed(seed)
         self.model = WorldModel(config).to(device)
@@ -114,10 +120,13 @@ class TeacherStage:
         self.denoiser = self.model.denoiser
         if init is not None:      # warm start from an earlier teacher's weights
             start = load_world_model(init, device=device)
-            if start.config.denoiser != config.denoiser:
+            gains_path = (not start.config.denoiser.previous_frame and config.denoiser
+                          == replace(start.config.denoiser, previous_frame=True))
+            if start.config.denoiser != config.denoiser and not gains_path:
                 raise EngineError("--init weights have another denoiser configuration",
                                   where=str(init))
-            self.denoiser.load_state_dict(start.denoiser.state_dict())
+            # a model without the predecessor path starts one with it closed (zero-init)
+            self.denoiser.load_state_dict(start.denoiser.state_dict(), strict=not gains_path)
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False)
         self.train_denoiser = compiled(wrap(self.denoiser, env), cfg.compile and
                                        device.type == "cuda")
@@ -159,8 +168,15 @@ class TeacherStage:
         t = noise_levels(self.cfg, b, t_len, self.schedule, device=self.device)
         noise = torch.randn_like(z)
         x_t = self.schedule.add_noise(z, noise, t)
+        prev = None
+        if self.cfg.previous_frame:
+            # hidden at random, and always after a sink frame (it is not the predecessor)
+            missing = torch.rand(b, t_len, device=self.device) < self.cfg.previous_drop
+            missing[:, 1] |= sink
+            prev = previous_frames(x_t, t, missing)
         with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-            v = self.train_denoiser(x_t, t, actions, self.positions, frame_mask=self.mask)
+            v = self.train_denoiser(x_t, t, actions, self.positions, frame_mask=self.mask,
+                                    prev=prev)
         per_frame = F.mse_loss(v.float(), self.schedule.velocity_target(z, noise),
                                reduction="none").mean((2, 3, 4))                 # (B, T)
         weight = (t > 1e-3).float()

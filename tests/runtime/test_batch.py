@@ -13,10 +13,12 @@ ACTIONS = 8
 CFG = SamplerConfig(window=4, sink=1, ring=8, late_binding=True, late_binding_threshold=0.3)
 
 
-@pytest.fixture(scope="module")
-def model() -> WorldModel:
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "previous-frame"])
+def model(request) -> WorldModel:
+    """Random weights; also a model with the predecessor path, whose newest clean frame
+    per row must follow each stream through joins and leaves."""
     torch.manual_seed(0)
-    m = WorldModel(named_config("tiny", "maze", 64, 64, ACTIONS))
+    m = WorldModel(named_config("tiny", "maze", 64, 64, ACTIONS, previous_frame=request.param))
     for p in m.parameters():
         torch.nn.init.normal_(p, std=0.1)
     return m.eval()

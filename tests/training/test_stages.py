@@ -7,7 +7,9 @@ import torch
 
 from neural_engine.evaluation.probe import load_probe
 from neural_engine.games import load_game
-from neural_engine.model.weights import load_autoencoder, load_world_model
+from neural_engine.model.config import named_config
+from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
+from neural_engine.model.world import WorldModel
 from neural_engine.training import trainer
 from neural_engine.training.autoencoder import AutoencoderStage, AutoencoderTraining
 from neural_engine.training.probe import ProbeStage, ProbeTraining
@@ -81,3 +83,34 @@ def test_teacher_learning_rate_warms_up_then_decays_to_its_floor():
     assert all(a >= b for a, b in zip(rates, rates[1:]))
     assert math.isclose(learning_rate(decayed, 110), 1e-5)
     assert learning_rate(decayed, 10**6) == 1e-5
+
+
+def test_a_teacher_gains_the_predecessor_path_from_weights_without_it(tmp_path):
+    """Warm start: the new path starts closed, so the model answers exactly as before;
+    training then opens it."""
+    game = load_game("maze")
+    spec = game.spec
+    torch.manual_seed(0)
+    plain = WorldModel(named_config("tiny", "maze", spec.height, spec.width, spec.actions.dim))
+    for p in plain.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    path = save_world_model(tmp_path / "plain.safetensors", plain, dtype=torch.float32)
+    cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26, eval_worlds=1,
+                          eval_frames=4, eval_steps=2, previous_frame=True, previous_drop=0.5)
+    stage = TeacherStage(game, cfg, path, CPU, init=path)
+    assert stage.denoiser.prev_embed is not None
+    c = stage.model.config
+    x = torch.randn(2, 5, *c.latent_shape)
+    t, a, pos = torch.rand(2, 5), torch.rand(2, 5, spec.actions.dim), torch.arange(5)
+    with torch.no_grad():
+        assert torch.equal(stage.denoiser(x, t, a, pos), plain.denoiser(x, t, a, pos))
+    lines = _run(stage, tmp_path / "teacher", 2)
+    assert all(math.isfinite(m["loss"]) for m in lines if m["kind"] == "train")
+    assert stage.denoiser.prev_embed.weight.abs().sum() > 0
+    shipped = load_world_model(tmp_path / "teacher" / "teacher.safetensors", device=CPU)
+    assert shipped.config.denoiser.previous_frame
+    rolling = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, eval_worlds=1,
+                                                 eval_frames=4, critic_steps=1),
+                           tmp_path / "teacher" / "teacher.safetensors", CPU)
+    lines = _run(rolling, tmp_path / "rolling", 2)
+    assert any(m["kind"] == "train" and math.isfinite(m["dmd"]) for m in lines)
