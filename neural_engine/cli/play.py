@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="world-model weights (default: the pack's, else the "
                    "game's shipped ones)")
     p.add_argument("--sampler", default=None, help="neural sampler: rolling, "
-                   "rolling-nosink, causal or teacher (default: the pack's, else rolling)")
+                   "rolling-deterministic, rolling-nosink, causal or teacher (default: the "
+                   "pack's, else rolling)")
     p.add_argument("--kernels", choices=("auto", "torch", "triton"), default="auto",
                    help="the streaming pass's kernels: auto = the fused Triton kernels on a "
                         "GPU where they run, else PyTorch")
