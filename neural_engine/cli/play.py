@@ -178,9 +178,9 @@ def _neural_source(game: Game, args, weights: str | None, sampler, device):
                   "playing with the PyTorch kernels", file=sys.stderr)
             source = ImageStartSource(game, model, sampler, device=device, kernels="torch")
             _warm_up(source, sampler)
-        from neural_engine.runtime.affinity import pin_host_thread
+    from neural_engine.runtime.affinity import pin_host_thread
 
-        pin_host_thread(args.pin_cpu, device)      # steadier ticks (runtime/affinity.py)
+    pin_host_thread(args.pin_cpu, device)      # steadier ticks on a GPU (runtime/affinity.py)
     return source
 
 

@@ -36,7 +36,8 @@ def pin_host_thread(spec: str, device: torch.device) -> int | None:
         try:
             core = int(spec)
         except ValueError:
-            raise EngineError(f"--pin-cpu takes auto, off or a core number, not {spec!r}")
+            raise EngineError(f"--pin-cpu takes auto, off or a core number, not {spec!r}"
+                              ) from None
         if core not in cores:
             raise EngineError(f"CPU core {core} is not one this process may use "
                               f"(cores {cores[0]}–{cores[-1]})")
