@@ -57,12 +57,20 @@ class DenoiserConfig:
     # (and its noise level): a direct path for what stays put or shifts a little between
     # ticks, which attention over 64 coarse tokens learns slowly.
     previous_frame: bool = False
+    # A convolutional head at latent resolution after the transformer (channels; 0: off).
+    # It sees the frame's noisy latent, its predecessor (with ``previous_frame``), the
+    # transformer's velocity and per-pixel features, and adds a correction: 3×3
+    # convolutions move detail by fractions of a token, which 64 coarse tokens cannot.
+    refiner: int = field(default=0, metadata=bounds(0, 1024))
+    refiner_blocks: int = field(default=2, metadata=bounds(0, 16))
 
     def check(self) -> list[tuple[tuple, str]]:
         if self.dim % self.heads:
             return [(("heads",), f"dim {self.dim} is not divisible by {self.heads} heads")]
         if (self.dim // self.heads) % 8:
             return [(("heads",), "head size must be a multiple of 8 (3-D rotary split)")]
+        if self.refiner % 8:
+            return [(("refiner",), "refiner channels must be a multiple of 8 (group norm)")]
         return []
 
     @property

@@ -15,6 +15,14 @@ first frame's, or one the caller marks missing, is zeros at noise level 1 (nothi
 known). A streaming caller passes the predecessors itself (``prev``), since the frame
 before its first query lives in its own buffers.
 
+With ``refiner`` on, a small convolutional head at latent resolution follows the
+transformer and adds a correction to its velocity, frame by frame. It sees the frame's
+noisy latent, its predecessor (when the model has that path), the transformer's
+velocity and a few features per latent pixel read off the last tokens, and the frame's
+conditioning through a per-channel scale and shift. 3×3 convolutions can move detail
+by a fraction of a token, the small shifts that most ticks are made of. Its last layer
+starts at zero, so a model without it warm-starts exactly.
+
 Attention runs in one of two ways:
 - uncached (training): the keys are the tokens of this call, and a frame-level
   boolean mask (F, F) says which frame may look at which;
@@ -157,6 +165,49 @@ class Block(nn.Module):
         return gated_residual_norm(x, gate2, self.mlp(h), *after, backend)
 
 
+class ResConv(nn.Module):
+    """Two 3×3 convolutions behind group norms, added to their input."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(8, width)
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.norm2 = nn.GroupNorm(8, width)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.silu(self.norm2(self.conv1(F.silu(self.norm1(x))))))
+
+
+class Refiner(nn.Module):
+    """The convolutional head of ``refiner`` models; see the module docstring."""
+
+    FEATURES = 16       # per latent pixel, read off the last tokens
+
+    def __init__(self, latent_channels: int, dim: int, patch: int, width: int, blocks: int,
+                 with_prev: bool):
+        super().__init__()
+        self.features = nn.Linear(dim, self.FEATURES * patch * patch)
+        inputs = (3 if with_prev else 2) * latent_channels + self.FEATURES
+        self.inp = nn.Conv2d(inputs, width, 3, padding=1)
+        self.film = nn.Linear(dim, 2 * width)
+        self.blocks = nn.ModuleList(ResConv(width) for _ in range(blocks))
+        self.norm = nn.GroupNorm(8, width)
+        self.out = nn.Conv2d(width, latent_channels, 3, padding=1)
+
+    def forward(self, v: torch.Tensor, features: torch.Tensor, x: torch.Tensor,
+                prev_x: torch.Tensor | None, cond: torch.Tensor) -> torch.Tensor:
+        """v, x, prev_x (B, F, C, h, w), features (B, F, k, h, w), cond (B, F, D) → v."""
+        b, f = v.shape[:2]
+        parts = [x, v, features] if prev_x is None else [x, prev_x, v, features]
+        y = self.inp(torch.cat([p.to(v.dtype) for p in parts], 2).flatten(0, 1))
+        scale, shift = self.film(F.silu(cond)).flatten(0, 1)[..., None, None].chunk(2, 1)
+        y = y * (1 + scale) + shift
+        for block in self.blocks:
+            y = block(y)
+        return v + self.out(F.silu(self.norm(y))).view(v.shape)
+
+
 class Denoiser(nn.Module):
     """Velocity prediction for a sequence of latent frames; see the module docstring."""
 
@@ -183,6 +234,10 @@ class Denoiser(nn.Module):
         self.final_mod = nn.Sequential(nn.SiLU(), nn.Linear(dn.dim, 2 * dn.dim))
         self.final = nn.Linear(dn.dim, patch_dim)
         self.rope = RotaryTable(dn.head_dim, dn.rope_theta)
+        self.refiner = None
+        if dn.refiner:
+            self.refiner = Refiner(c, dn.dim, dn.patch, dn.refiner, dn.refiner_blocks,
+                                   with_prev=dn.previous_frame)
         self._init()
 
     def _init(self) -> None:
@@ -194,6 +249,9 @@ class Denoiser(nn.Module):
         if self.prev_embed is not None:
             # the predecessor path starts closed, so a model without it warm-starts exactly
             zero += [self.prev_embed, self.prev_time_mlp[-1]]
+        if self.refiner is not None:
+            # so does the refiner: its correction starts at zero
+            zero += [self.refiner.out, self.refiner.film]
         for layer in zero:
             nn.init.zeros_(layer.weight)   # adaLN-Zero: every block starts as identity
             nn.init.zeros_(layer.bias)
@@ -235,8 +293,10 @@ class Denoiser(nn.Module):
         like x and levels like t (``previous_frame`` models; default: shifted x).
         """
         b, f = t.shape
+        latents = x
         cond = self.time_mlp(timestep_embedding(t, 256).to(x.dtype)) + self.action_mlp(actions)
         h = self.embed(self.patchify(x))                                 # (B, F, P, D)
+        prev_x = None
         if self.prev_embed is not None:
             prev_x, prev_t = previous_frames(x, t) if prev is None else prev
             cond = cond + self.prev_time_mlp(timestep_embedding(prev_t, 256).to(x.dtype))
@@ -255,7 +315,10 @@ class Denoiser(nn.Module):
         x, h = h, modulated_norm(h, *factors[0][:2], backend)
         for layer, block in enumerate(self.blocks):
             x, h = block(x, h, factors[layer], after[layer], cos, sin, mask, cache, layer)
-        return self.unpatchify(self.final(h))
+        v = self.unpatchify(self.final(h))
+        if self.refiner is None:
+            return v
+        return self.refiner(v, self.unpatchify(self.refiner.features(h)), latents, prev_x, cond)
 
 
 def block_causal_mask(frames: int, device=None) -> torch.Tensor:

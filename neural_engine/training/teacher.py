@@ -66,6 +66,8 @@ class TeacherTraining:
     # (a stream's first frame, a frame after the sink).
     previous_frame: bool = False
     previous_drop: float = field(default=0.1, metadata=bounds(0.0, 1.0))
+    # The convolutional head after the transformer (``DenoiserConfig.refiner``; 0: off).
+    refiner: int = field(default=0, metadata=bounds(0, 1024))
     compile: bool = True          # torch.compile the training forward on CUDA
     eval_worlds: int = field(default=8, metadata=bounds(1, 256))
     eval_frames: int = field(default=40, metadata=bounds(2, 10000))
@@ -110,7 +112,7 @@ class TeacherStage:
         ae = load_autoencoder(autoencoder, device)
         spec = game.spec
         config = named_config(cfg.size, spec.name, spec.height, spec.width, spec.actions.dim,
-                              previous_frame=cfg.previous_frame)
+                              previous_frame=cfg.previous_frame, refiner=cfg.refiner)
         config = replace(config, autoencoder=ae.cfg, time_shift=cfg.time_shift)
         torch.manual_seed(seed)
         self.model = WorldModel(config).to(device)
@@ -120,13 +122,7 @@ class TeacherStage:
         self.denoiser = self.model.denoiser
         if init is not None:      # warm start from an earlier teacher's weights
             start = load_world_model(init, device=device)
-            gains_path = (not start.config.denoiser.previous_frame and config.denoiser
-                          == replace(start.config.denoiser, previous_frame=True))
-            if start.config.denoiser != config.denoiser and not gains_path:
-                raise EngineError("--init weights have another denoiser configuration",
-                                  where=str(init))
-            # a model without the predecessor path starts one with it closed (zero-init)
-            self.denoiser.load_state_dict(start.denoiser.state_dict(), strict=not gains_path)
+            self._warm_start(start.denoiser, config, init)
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False)
         self.train_denoiser = compiled(wrap(self.denoiser, env), cfg.compile and
                                        device.type == "cuda")
@@ -142,6 +138,24 @@ class TeacherStage:
         self.mask = block_causal_mask(self.frames, device)
         self.positions = torch.arange(self.frames, device=device)
         self.autocast = device.type == "cuda"
+
+    def _warm_start(self, start, config, init: Path) -> None:
+        """Load an earlier denoiser. It may lack the predecessor path or the refiner that
+        this one has: those start closed (zero-initialised), so the model answers exactly
+        as the earlier one did until training opens them."""
+        old, new = start.config.denoiser, config.denoiser
+        rest_same = replace(old, previous_frame=new.previous_frame, refiner=new.refiner,
+                            refiner_blocks=new.refiner_blocks) == new
+        path_ok = old.previous_frame in (False, new.previous_frame)
+        refiner_ok = old.refiner == 0 or (old.refiner, old.refiner_blocks) == (
+            new.refiner, new.refiner_blocks)
+        if not (rest_same and path_ok and refiner_ok):
+            raise EngineError("--init weights have another denoiser configuration",
+                              where=str(init))
+        missing, unexpected = self.denoiser.load_state_dict(start.state_dict(), strict=False)
+        new_only = ("prev_embed.", "prev_time_mlp.", "refiner.")
+        if unexpected or any(not k.startswith(new_only) for k in missing):
+            raise EngineError("--init weights do not fit this denoiser", where=str(init))
 
     def items_per_step(self) -> int:
         return self.cfg.batch * self.frames

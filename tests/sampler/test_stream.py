@@ -12,11 +12,11 @@ from neural_engine.sampler.stream import SAMPLERS, SamplerConfig, StreamSampler
 ACTIONS = 8
 
 
-def random_model(dtype=torch.float32, seed=0, previous_frame=False) -> WorldModel:
+def random_model(dtype=torch.float32, seed=0, previous_frame=False, refiner=0) -> WorldModel:
     """A tiny model with every weight random (adaLN-Zero would otherwise start as identity)."""
     torch.manual_seed(seed)
     model = WorldModel(named_config("tiny", "maze", 64, 64, ACTIONS,
-                                    previous_frame=previous_frame))
+                                    previous_frame=previous_frame, refiner=refiner))
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.1)
     return model.to(dtype).eval()
@@ -35,12 +35,12 @@ def action(i: int, dtype=torch.float32) -> torch.Tensor:
     return a
 
 
-@pytest.mark.parametrize("previous_frame", [False, True])
-def test_cached_passes_equal_uncached_attention_over_the_same_frames(previous_frame):
+@pytest.mark.parametrize("previous_frame,refiner", [(False, 0), (True, 0), (True, 8), (False, 8)])
+def test_cached_passes_equal_uncached_attention_over_the_same_frames(previous_frame, refiner):
     # with the predecessor path, the uncached reference shifts its own sequence: each
     # committed frame follows the one committed before it, the front window frame the
     # newest committed one, and every other window frame the (noisier) one ahead of it
-    model = random_model(torch.float64, previous_frame=previous_frame)
+    model = random_model(torch.float64, previous_frame=previous_frame, refiner=refiner)
     denoiser = model.denoiser
     cfg = SamplerConfig(window=3, steps_per_tick=1, sink=1, ring=8, stochastic=False)
     sampler = StreamSampler(denoiser, model.schedule, cfg, dtype=torch.float64)

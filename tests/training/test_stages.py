@@ -3,8 +3,10 @@
 import json
 import math
 
+import pytest
 import torch
 
+from neural_engine.errors import EngineError
 from neural_engine.evaluation.probe import load_probe
 from neural_engine.games import load_game
 from neural_engine.model.config import named_config
@@ -85,9 +87,10 @@ def test_teacher_learning_rate_warms_up_then_decays_to_its_floor():
     assert learning_rate(decayed, 10**6) == 1e-5
 
 
-def test_a_teacher_gains_the_predecessor_path_from_weights_without_it(tmp_path):
-    """Warm start: the new path starts closed, so the model answers exactly as before;
-    training then opens it."""
+@pytest.mark.parametrize("refiner", [0, 8])
+def test_a_teacher_gains_the_predecessor_path_from_weights_without_it(tmp_path, refiner):
+    """Warm start: the new path (and the refiner) start closed, so the model answers
+    exactly as before; training then opens them."""
     game = load_game("maze")
     spec = game.spec
     torch.manual_seed(0)
@@ -96,7 +99,8 @@ def test_a_teacher_gains_the_predecessor_path_from_weights_without_it(tmp_path):
         torch.nn.init.normal_(p, std=0.1)
     path = save_world_model(tmp_path / "plain.safetensors", plain, dtype=torch.float32)
     cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26, eval_worlds=1,
-                          eval_frames=4, eval_steps=2, previous_frame=True, previous_drop=0.5)
+                          eval_frames=4, eval_steps=2, previous_frame=True, previous_drop=0.5,
+                          refiner=refiner)
     stage = TeacherStage(game, cfg, path, CPU, init=path)
     assert stage.denoiser.prev_embed is not None
     c = stage.model.config
@@ -107,10 +111,25 @@ def test_a_teacher_gains_the_predecessor_path_from_weights_without_it(tmp_path):
     lines = _run(stage, tmp_path / "teacher", 2)
     assert all(math.isfinite(m["loss"]) for m in lines if m["kind"] == "train")
     assert stage.denoiser.prev_embed.weight.abs().sum() > 0
+    if refiner:
+        assert stage.denoiser.refiner.out.weight.abs().sum() > 0
     shipped = load_world_model(tmp_path / "teacher" / "teacher.safetensors", device=CPU)
     assert shipped.config.denoiser.previous_frame
+    assert shipped.config.denoiser.refiner == refiner
     rolling = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, eval_worlds=1,
                                                  eval_frames=4, critic_steps=1),
                            tmp_path / "teacher" / "teacher.safetensors", CPU)
     lines = _run(rolling, tmp_path / "rolling", 2)
     assert any(m["kind"] == "train" and math.isfinite(m["dmd"]) for m in lines)
+
+
+def test_a_warm_start_cannot_drop_a_refiner_or_change_its_width(tmp_path):
+    game = load_game("maze")
+    spec = game.spec
+    refined = WorldModel(named_config("tiny", "maze", spec.height, spec.width, spec.actions.dim,
+                                      refiner=8))
+    path = save_world_model(tmp_path / "refined.safetensors", refined, dtype=torch.float32)
+    for width in (0, 16):
+        cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26, refiner=width)
+        with pytest.raises(EngineError, match="another denoiser configuration"):
+            TeacherStage(game, cfg, path, CPU, init=path)
