@@ -8,9 +8,11 @@ from neural_engine.sampler.stream import SAMPLERS, StreamSampler
 pytestmark = pytest.mark.gpu
 
 
+@pytest.mark.parametrize("heads", ["plain", "predecessor+refiner"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_graph_replay_matches_eager(dtype, small_model):
-    m = small_model(dtype)
+def test_graph_replay_matches_eager(dtype, heads, small_model):
+    m = small_model(dtype, **({} if heads == "plain" else {"previous_frame": True,
+                                                          "refiner": 64}))
     streams = []
     for graph in (False, True):
         s = StreamSampler(m.denoiser, m.schedule, SAMPLERS["rolling"], 2, "cuda", dtype)
