@@ -198,7 +198,6 @@ class Refiner(nn.Module):
     def forward(self, v: torch.Tensor, features: torch.Tensor, x: torch.Tensor,
                 prev_x: torch.Tensor | None, cond: torch.Tensor) -> torch.Tensor:
         """v, x, prev_x (B, F, C, h, w), features (B, F, k, h, w), cond (B, F, D) → v."""
-        b, f = v.shape[:2]
         parts = [x, v, features] if prev_x is None else [x, prev_x, v, features]
         y = self.inp(torch.cat([p.to(v.dtype) for p in parts], 2).flatten(0, 1))
         scale, shift = self.film(F.silu(cond)).flatten(0, 1)[..., None, None].chunk(2, 1)
