@@ -144,18 +144,16 @@ class TeacherStage:
         this one has: those start closed (zero-initialised), so the model answers exactly
         as the earlier one did until training opens them."""
         old, new = start.config.denoiser, config.denoiser
-        rest_same = replace(old, previous_frame=new.previous_frame, refiner=new.refiner,
-                            refiner_blocks=new.refiner_blocks) == new
-        path_ok = old.previous_frame in (False, new.previous_frame)
-        refiner_ok = old.refiner == 0 or (old.refiner, old.refiner_blocks) == (
-            new.refiner, new.refiner_blocks)
-        if not (rest_same and path_ok and refiner_ok):
+        if not old.refiner:            # the block count of an absent refiner does not matter
+            old = replace(old, refiner_blocks=new.refiner_blocks)
+        # the earlier configuration must be this one with some of its new parts left out,
+        # so every tensor it has fits, and only those parts are missing
+        allowed = {replace(new, previous_frame=path, refiner=refiner)
+                   for path in {new.previous_frame, False} for refiner in {new.refiner, 0}}
+        if old not in allowed:
             raise EngineError("--init weights have another denoiser configuration",
                               where=str(init))
-        missing, unexpected = self.denoiser.load_state_dict(start.state_dict(), strict=False)
-        new_only = ("prev_embed.", "prev_time_mlp.", "refiner.")
-        if unexpected or any(not k.startswith(new_only) for k in missing):
-            raise EngineError("--init weights do not fit this denoiser", where=str(init))
+        self.denoiser.load_state_dict(start.state_dict(), strict=False)
 
     def items_per_step(self) -> int:
         return self.cfg.batch * self.frames
