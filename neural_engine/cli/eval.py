@@ -64,6 +64,13 @@ def add_parser(sub) -> None:
 SAMPLE_SECONDS = 8.0
 
 
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` whole, never half-written."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def redraw(args: argparse.Namespace) -> int:
     """``--from-json``: the report of an earlier evaluation, drawn here."""
     from neural_engine.evaluation.report import load_samples, write_report
@@ -123,11 +130,16 @@ def run(args: argparse.Namespace) -> int:
                        drift_seconds=args.drift_seconds, drift_cases=args.drift_cases,
                        cases=args.cases, control_worlds=args.control_worlds,
                        teacher_steps=args.teacher_steps)
+    def keep(report: dict) -> None:
+        """After each sampler: the JSON so far, so a run cut short keeps what it measured."""
+        report["weights"] = label
+        if args.json:
+            write_text(Path(args.json), json.dumps(public(report), indent=2) + "\n")
+
     report = evaluate(game, model, settings, probe, profile=args.profile,
-                      progress=lambda m: print(m, file=sys.stderr, flush=True))
-    report["weights"] = label
+                      progress=lambda m: print(m, file=sys.stderr, flush=True), partial=keep)
+    keep(report)
     if args.json:
-        Path(args.json).write_text(json.dumps(public(report), indent=2) + "\n")
         print(f"wrote {args.json}")
     if args.samples:
         save_samples(report, Path(args.samples), SAMPLE_SECONDS, game.spec.tick_rate)

@@ -94,11 +94,13 @@ def _public(scores: dict) -> dict:
 
 def evaluate(game: Game, model: WorldModel, settings: EvalSettings,
              probe: MotionProbe | None = None, progress=print, profile: str = "custom",
-             work=None) -> dict:
+             work=None, partial=None) -> dict:
     """Run every sampler; return a JSON-able report (see ``report.py`` for the page).
 
     ``work``: a workload built earlier for these settings (training validation keeps
-    one), else built here. Keys starting with ``_`` hold frames, not numbers.
+    one), else built here. ``partial(report)`` is called with the report so far after
+    each sampler, so a run cut short keeps what it measured. Keys starting with ``_``
+    hold frames, not numbers.
     """
     device = next(model.parameters()).device
     progress(f"eval: replaying the held-out work in the simulator ({profile} profile)")
@@ -130,6 +132,16 @@ def evaluate(game: Game, model: WorldModel, settings: EvalSettings,
                 model, replace(cfg, late_binding=True), ctx, ctx_actions, change,
                 settings.latency_ticks)}
         configs[name] = asdict(cfg)
+        if partial is not None:
+            partial(_assemble(game, device, model, settings, profile, work, truth, everyone,
+                              configs, extra))
+    return _assemble(game, device, model, settings, profile, work, truth, everyone, configs,
+                     extra)
+
+
+def _assemble(game, device, model, settings, profile, work, truth, everyone, configs,
+              extra) -> dict:
+    """The report of the samplers scored so far."""
     results = []
     for name, scores in everyone.items():
         results.append({"sampler": name, "config": configs[name], **_public(scores),
