@@ -26,7 +26,7 @@ from neural_engine.games import Game, load_game
 from neural_engine.input.mapper import merge_bindings
 from neural_engine.packs import ScenarioPack, load_pack
 
-DEFAULT_CODEC = "png"           # measured: docs/serve.md
+DEFAULT_CODEC = "jpeg"          # measured: docs/serve.md
 
 
 def _counts(text: str) -> list[int]:

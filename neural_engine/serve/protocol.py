@@ -135,7 +135,7 @@ def parse(text: str | bytes) -> ClientMessage:
     if not isinstance(data, dict):
         raise ProtocolError("a message is a JSON object")
     kind = data.get("t")
-    if kind not in FIELDS:
+    if not isinstance(kind, str) or kind not in FIELDS:
         raise ProtocolError(f"unknown message type {str(kind)[:20]!r} "
                             f"(types: {', '.join(KINDS)})")
     cls, fields = FIELDS[kind]

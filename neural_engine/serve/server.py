@@ -96,6 +96,7 @@ class Connection:
         self.sending = False
         self.bytes_sent = 0
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task | None = None
 
     # -- the floor's side (never blocks) -------------------------------------------
@@ -120,18 +121,21 @@ class Connection:
         self._task = asyncio.ensure_future(self._send_loop())
 
     async def stop(self) -> None:
+        """End the sender. A flag as well as a cancel: ``wait_for`` may swallow a
+        cancel that arrives as its send completes (Python 3.11)."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - it is over
-                pass
+            await asyncio.wait({self._task}, timeout=self.timeout)
 
     async def _send_loop(self) -> None:
         ws = self.ws
-        while not ws.closed:
+        while not ws.closed and not self._stopping:
             await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 while self.texts and not ws.closed:
                     await asyncio.wait_for(ws.send_str(self.texts.popleft()), self.timeout)
@@ -253,32 +257,30 @@ class Server:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 if not bucket.take():
-                    return self._drop(ws, conn, f"more than {self.settings.message_rate:g} "
+                    return await self._drop(ws, conn, f"more than {self.settings.message_rate:g} "
                                       "messages a second")
                 try:
                     message = protocol.parse(msg.data)
                 except protocol.ProtocolError as exc:
-                    return self._drop(ws, conn, str(exc))
+                    return await self._drop(ws, conn, str(exc))
                 self.floor.receive(conn, message)
             elif msg.type == WSMsgType.BINARY:
-                return self._drop(ws, conn, "binary messages are not part of the protocol")
+                return await self._drop(ws, conn, "binary messages are not part of the protocol")
             elif msg.type == WSMsgType.ERROR:
-                return self._drop(ws, conn, f"{ws.exception()}"[:120] or "socket error")
+                return await self._drop(ws, conn, f"{ws.exception()}"[:120] or "socket error")
         return True
 
-    def _drop(self, ws, conn: Connection, why: str) -> bool:
+    async def _drop(self, ws, conn: Connection, why: str) -> bool:
+        """Tell a client which rule it broke, then close its socket."""
         self.refuse(conn.peer, f"{why} (dropped)")
-        conn.send_text(protocol.text("refused", reason="protocol", message=why))
-        asyncio.ensure_future(self._close_after_send(ws, conn))
-        return False
-
-    async def _close_after_send(self, ws, conn: Connection) -> None:
+        await conn.stop()
         try:
-            while conn.texts and not ws.closed:
-                await asyncio.wait_for(ws.send_str(conn.texts.popleft()), 1.0)
+            await asyncio.wait_for(ws.send_str(protocol.text("refused", reason="protocol",
+                                                             message=why)), 1.0)
         except (asyncio.TimeoutError, ConnectionError):
             pass
         await ws.close(code=1008, message=b"protocol")
+        return False
 
     # -- the tick ------------------------------------------------------------------
     async def _start_ticking(self, app) -> None:
