@@ -170,9 +170,20 @@ class Browser:
         return cls(process, profile, aiohttp.ClientSession(), port)
 
     async def page(self) -> Page:
+        """The tab the browser opened with."""
         async with self.session.get(f"http://127.0.0.1:{self.port}/json/list") as response:
             targets = await response.json()
         target = next(t for t in targets if t.get("type") == "page")
+        return await self._attach(target)
+
+    async def new_page(self) -> Page:
+        """Another tab."""
+        async with self.session.put(f"http://127.0.0.1:{self.port}/json/new?about:blank"
+                                    ) as response:
+            target = await response.json()
+        return await self._attach(target)
+
+    async def _attach(self, target: dict) -> Page:
         ws = await self.session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0)
         return Page(ws)
 
