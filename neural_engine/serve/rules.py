@@ -72,8 +72,10 @@ class SeatRules:
         self.idle = 0                   # ticks without input
         self.session = 0                # ticks since the player's first touch
         self._idle_reset_done = False
-        self._caption: tuple[str, ...] = ()
+        self._caption: tuple[str, ...] = ()       # the timeline's
         self._caption_until = 0
+        self._notice: tuple[str, ...] = ()        # the row's own (session over)
+        self._notice_until = 0
         if self.timeline is not None:
             self.timeline.reset(self.timeline_start)
         self._world_start = self.start
@@ -100,9 +102,12 @@ class SeatRules:
         return "attract" if self.attracting else "play"
 
     def caption(self) -> tuple[str, ...]:
+        """The notice, the kiosk's caption in attract mode, then the timeline's caption."""
         lines = self._caption if self.tick < self._caption_until else ()
         if self.attracting and self.settings.caption:
             lines = (*self.settings.caption.splitlines(), *lines)
+        if self.tick < self._notice_until:
+            lines = (*self._notice, *lines)
         return lines
 
     # -- one tick ------------------------------------------------------------------
@@ -144,7 +149,8 @@ class SeatRules:
         limit = self.session_limit
         if limit is not None and self.in_session and self.session >= limit:
             restart = self._end_session()
-            self.show(self.settings.session_over_caption, SESSION_OVER_SECONDS)
+            self._notice = tuple(self.settings.session_over_caption.splitlines())
+            self._notice_until = self.tick + round(SESSION_OVER_SECONDS * self.rate)
             return True, restart
         if self.attract_after is not None and self.idle >= self.attract_after:
             return False, self._end_session()
@@ -185,11 +191,9 @@ class SeatRules:
         elif event.reset:
             restart = self._world_start
         if event.caption is not None:
-            self.show(event.caption, ticks=event.caption_ticks)
+            self.show(event.caption, event.caption_ticks)
         return restart
 
-    def show(self, caption: str, seconds: float | None = None, ticks: int | None = None) -> None:
-        if ticks is None:
-            ticks = round((seconds or 0.0) * self.rate)
+    def show(self, caption: str, ticks: int) -> None:
         self._caption = tuple(caption.splitlines())
         self._caption_until = self.tick + max(1, ticks)
