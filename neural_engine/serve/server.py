@@ -177,6 +177,7 @@ class Server:
                                            initializer=thread_init)
         self.connections: set[Connection] = set()
         self.refusals = 0
+        self.step_seconds = self.encode_seconds = 0.0    # the rows' thread, in total
         self.failed: BaseException | None = None
         self.stopped = asyncio.Event()
         self._count = 0
@@ -303,6 +304,8 @@ class Server:
                 result = await loop.run_in_executor(self.executor, run_tick, self.rows,
                                                     self.codec, plan)
                 self.floor.deliver(plan, result, loop.time())
+                self.step_seconds += result.step_s
+                self.encode_seconds += result.encode_s
                 deadline += period
                 delay = deadline - loop.time()
                 if delay < -4 * period:
