@@ -67,6 +67,9 @@ def add_parser(sub) -> None:
     p.add_argument("--codec", choices=("png", "jpeg", "raw"), default=DEFAULT_CODEC,
                    help=f"frame encoding (default: {DEFAULT_CODEC}, chosen by measurement)")
     p.add_argument("--quality", type=int, default=85, help="JPEG quality (default: 85)")
+    p.add_argument("--encode-threads", type=int, default=1,
+                   help="threads that encode frames (default: 1; on the H200 host 4 were "
+                        "slower than 1 for 128×128 frames: docs/serve.md)")
     p.add_argument("--release-after", type=float, default=60.0, metavar="SECONDS",
                    help="a row idle this long goes to a waiting player (default: 60; 0: "
                         "only attract mode and ended sessions yield)")
@@ -124,10 +127,16 @@ def _check(args) -> None:
     if args.mouse_sensitivity is not None and not 0.01 <= args.mouse_sensitivity <= 100:
         raise EngineError(f"--mouse-sensitivity {args.mouse_sensitivity}: must be between "
                           "0.01 and 100")
+    if not 1 <= args.encode_threads <= 64:
+        raise EngineError(f"--encode-threads {args.encode_threads}: must be between 1 and 64")
     if args.bench is None and (args.json or args.ticks != 200):
         raise EngineError("--json and --ticks go with --bench")
     if args.ticks < 10:
         raise EngineError(f"--ticks {args.ticks}: at least 10")
+
+
+def encode_threads(args) -> int:
+    return getattr(args, "encode_threads", 1)
 
 
 def _is_loopback(host: str) -> bool:
@@ -242,7 +251,8 @@ async def _serve(args, floor, rows, codec, thread_init) -> int:
 
     settings = ServerSettings(message_rate=args.message_rate,
                               message_burst=max(1, int(2 * args.message_rate)))
-    server = Server(floor, rows, codec, settings, thread_init=thread_init)
+    server = Server(floor, rows, codec, settings, thread_init=thread_init,
+                    encode_threads=encode_threads(args))
     try:
         runner, port = await start(server, args.host, args.port)
     except OSError as exc:

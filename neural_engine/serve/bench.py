@@ -72,9 +72,12 @@ def _percentile(values: list[float], q: float) -> float:
 
 def bench_point(args, game: Game, pack: ScenarioPack, codec: Codec, bindings, sensitivity,
                 players: int) -> dict:
-    from neural_engine.cli.serve import build_floor, build_rows
+    from neural_engine.cli.serve import build_floor, build_rows, encode_threads
+    from neural_engine.serve.codec import encoder_pool
 
     args = argparse.Namespace(**{**vars(args), "max_players": players, "max_waiting": 0})
+    threads = encode_threads(args)
+    encoder = encoder_pool(threads)                 # before this thread is pinned
     rows, thread_init = build_rows(args, game, pack, players)
     if thread_init is not None:
         thread_init()
@@ -94,20 +97,22 @@ def bench_point(args, game: Game, pack: ScenarioPack, codec: Codec, bindings, se
             for message in client.script(tick):
                 floor.receive(client, message)
         plan = floor.plan()
-        result = run_tick(rows, codec, plan)
+        result = run_tick(rows, codec, plan, encoder)
         floor.deliver(plan, result, time.perf_counter())
         if tick >= warmup:
             ticks.append((time.perf_counter() - t0) * 1e3)
             steps.append(result.step_s * 1e3)
             encodes.append(result.encode_s * 1e3)
+    if encoder is not None:
+        encoder.shutdown()
     frames = sum(c.frames for c in clients)
     period = 1e3 / game.spec.tick_rate
     p99 = _percentile(ticks, 0.99)
     return {
         "players": players, "engine": rows.name, "codec": codec.name,
-        "tick_ms_p50": statistics.median(ticks), "tick_ms_p99": p99,
+        "encode_threads": threads, "tick_ms_p50": statistics.median(ticks), "tick_ms_p99": p99,
         "step_ms_p50": statistics.median(steps), "encode_ms_p50": statistics.median(encodes),
-        "encode_ms_per_frame": statistics.median(encodes) / players,
+        "encode_ms_per_frame": statistics.median(encodes) / players * threads,
         "ticks_per_s_max": 1e3 / statistics.median(ticks),
         "holds_rate": p99 <= period,
         "bytes_per_frame": sum(c.bytes for c in clients) / max(1, frames),
@@ -119,7 +124,7 @@ def bench_point(args, game: Game, pack: ScenarioPack, codec: Codec, bindings, se
 
 def markdown(rows: list[dict], rate: int) -> str:
     lines = [f"| players | tick ms p50 | tick ms p99 | rows step ms p50 | encode ms p50 "
-             f"(per frame) | max ticks/s | holds {rate}/s | bytes/frame | KiB/s per player |",
+             f"(thread-ms per frame) | max ticks/s | holds {rate}/s | bytes/frame | KiB/s per player |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: |"]
     for r in rows:
         lines.append(f"| {r['players']} | {r['tick_ms_p50']:.2f} | {r['tick_ms_p99']:.2f} | "
@@ -150,7 +155,7 @@ def bench(args, game: Game, pack: ScenarioPack, codec: Codec, bindings, sensitiv
               f"{rate} ticks/s)", file=sys.stderr, flush=True)
     held = [r["players"] for r in results if r["holds_rate"]]
     print(f"# serve bench: {game.spec.title}, {results[0]['engine']} engine, "
-          f"{codec.name} frames, {machine()}")
+          f"{codec.name} frames ({results[0]['encode_threads']} encoding threads), {machine()}")
     print(markdown(results, rate))
     print(f"\nplayers at {rate} ticks/s (p99 tick within {1e3 / rate:.0f} ms): "
           f"{max(held) if held else 'none of those measured'}")

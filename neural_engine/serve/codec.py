@@ -14,6 +14,8 @@ nothing about sockets or games.
 from __future__ import annotations
 
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -78,6 +80,23 @@ def make_codec(name: str, quality: int = 85) -> Codec:
             raise EngineError(f"--quality {quality}: JPEG quality is between 1 and 95")
         return Codec("jpeg", 2, "image/jpeg", False, _jpeg(quality))
     raise EngineError(f"unknown codec {name!r} (codecs: {', '.join(CODECS)})")
+
+
+def encoder_pool(threads: int) -> ThreadPoolExecutor | None:
+    """Threads that encode frames (None for one: encode in the caller's thread).
+
+    Call it before the tick's thread is pinned to a core (``runtime.affinity``):
+    threads inherit the mask of the thread that starts them, so each encoder takes
+    back the cores this process had when the pool was made.
+    """
+    if threads <= 1:
+        return None
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+    def unpin() -> None:
+        if cores is not None:
+            os.sched_setaffinity(0, cores)
+    return ThreadPoolExecutor(threads, thread_name_prefix="encode", initializer=unpin)
 
 
 def decode(codec_id: int, payload: bytes, width: int, height: int) -> np.ndarray:

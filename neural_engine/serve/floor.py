@@ -27,6 +27,7 @@ import logging
 import secrets
 import time
 from collections import deque
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,6 +47,7 @@ from neural_engine.serve.seat import Seat
 log = logging.getLogger("neural_engine.serve")
 
 STATUS_SECONDS = 1.0           # how often every client hears the floor's numbers
+ENCODE_IN_PARALLEL = 8         # frames in a tick before encoding spreads over threads
 
 
 class Client(Protocol):
@@ -92,8 +94,10 @@ class TickResult:
     encode_s: float = 0.0                         # encoding the frames
 
 
-def run_tick(rows: Rows, codec: Codec, plan: TickPlan) -> TickResult:
-    """The rows' side of a tick: start and stop rows, step them, encode wanted frames."""
+def run_tick(rows: Rows, codec: Codec, plan: TickPlan, encoder: Executor | None = None
+             ) -> TickResult:
+    """The rows' side of a tick: start and stop rows, step them, encode wanted frames
+    (on ``encoder``'s threads when given: Pillow lets go of the GIL while it encodes)."""
     t0 = time.perf_counter()
     firsts = {}
     for seat, start in plan.ops:
@@ -104,13 +108,17 @@ def run_tick(rows: Rows, codec: Codec, plan: TickPlan) -> TickResult:
             firsts[seat] = rows.start(seat, start)
     new = rows.step(plan.actions)
     t1 = time.perf_counter()
-    frames = {}
+    chosen = {}
     for seat in plan.wanted:
         frame = new.get(seat)
         if frame is None:
             frame = firsts.get(seat)
         if frame is not None:
-            frames[seat] = codec.encode(frame)
+            chosen[seat] = frame
+    if encoder is None or len(chosen) < ENCODE_IN_PARALLEL:
+        frames = {seat: codec.encode(frame) for seat, frame in chosen.items()}
+    else:
+        frames = dict(zip(chosen, encoder.map(codec.encode, chosen.values())))
     return TickResult(frames, t1 - t0, time.perf_counter() - t1)
 
 

@@ -40,7 +40,7 @@ from aiohttp import WSMsgType, web
 
 from neural_engine.schema import bounds
 from neural_engine.serve import protocol
-from neural_engine.serve.codec import Codec
+from neural_engine.serve.codec import Codec, encoder_pool
 from neural_engine.serve.floor import Floor, Refused, run_tick
 from neural_engine.serve.rows import Rows
 
@@ -170,11 +170,12 @@ class Server:
 
     def __init__(self, floor: Floor, rows: Rows, codec: Codec,
                  settings: ServerSettings = ServerSettings(),
-                 thread_init: Callable[[], None] | None = None):
+                 thread_init: Callable[[], None] | None = None, encode_threads: int = 1):
         self.floor, self.rows, self.codec, self.settings = floor, rows, codec, settings
         self.files = _page_files()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="rows",
                                            initializer=thread_init)
+        self.encoder = encoder_pool(encode_threads)
         self.connections: set[Connection] = set()
         self.refusals = 0
         self.step_seconds = self.encode_seconds = 0.0    # the rows' thread, in total
@@ -293,6 +294,8 @@ class Server:
         for conn in list(self.connections):
             await conn.ws.close(code=1001, message=b"server shutting down")
         self.executor.shutdown(wait=True)
+        if self.encoder is not None:
+            self.encoder.shutdown(wait=True)
 
     async def _tick_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -302,7 +305,7 @@ class Server:
             while True:
                 plan = self.floor.plan()
                 result = await loop.run_in_executor(self.executor, run_tick, self.rows,
-                                                    self.codec, plan)
+                                                    self.codec, plan, self.encoder)
                 self.floor.deliver(plan, result, loop.time())
                 self.step_seconds += result.step_s
                 self.encode_seconds += result.encode_s
