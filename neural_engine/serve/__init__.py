@@ -11,8 +11,11 @@ The rooms of ``neural-engine serve``, in the order a tick flows through them:
   world model's ``StreamPool``);
 - ``codec``: frames to bytes (PNG, JPEG, raw);
 - ``server``: the aiohttp application: the page, one WebSocket per player, the tick;
-- ``bench``: players per machine without a browser or a network;
+- ``bench``: players per machine without a browser or a network (``serve --bench``);
+- ``loadtest``: latency and bytes with real WebSocket players on loopback;
+- ``codec_bench``: the measurement behind the default frame encoding;
 - ``headless``: Debian's chromium over the DevTools protocol (tests, codec bench).
 
-Only ``server`` and ``headless`` import aiohttp; the bench runs where it is missing.
+Only ``server``, ``headless``, ``loadtest`` and ``codec_bench`` import aiohttp; the
+bench runs where it is missing. ``docs/serve.md`` has the picture and the numbers.
 """

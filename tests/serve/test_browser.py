@@ -104,7 +104,7 @@ async def play(browser, server, url, tmp_path):
     assert await notice(page) == "Paused"
     seat = server.floor.seats[0]
     assert seat.paused
-    await asyncio.sleep(0.2)                                # a frame already on its way
+    await asyncio.sleep(0.5)                                # a frame already on its way
     frames = await page.evaluate("window.neStats.frames")
     await asyncio.sleep(0.4)
     assert await page.evaluate("window.neStats.frames") == frames
