@@ -69,7 +69,18 @@ class RollingTraining:
     ema: float = field(default=0.99, metadata=bounds(0.0, 1.0))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=512, metadata=bounds(1, 65536))  # environments simulated at once
+    # the rollout's passes (no gradient) in bfloat16 on CUDA, inside the captured graph;
+    # the float32 weights are cast at every replay, so each pass sees the current student
+    rollout_bf16: bool = True
     eval_profile: Literal["quick", "cpu", "smoke", "full"] = "quick"   # validation
+
+
+def _in_bf16(module: torch.nn.Module):
+    """``module``'s forward under bfloat16 autocast, returning float32."""
+    def forward(*args, **kwargs):
+        with torch.autocast("cuda", torch.bfloat16):
+            return module(*args, **kwargs).float()
+    return forward
 
 
 class RollingStage:
@@ -109,6 +120,8 @@ class RollingStage:
         self.autocast = device.type == "cuda"
         self.sampler = StreamSampler(self.student, self.schedule, self.sampler_cfg, cfg.batch,
                                      device, torch.float32)
+        if device.type == "cuda" and cfg.rollout_bf16:
+            self.sampler.forward = _in_bf16(self.student)
         if device.type == "cuda":
             self.sampler.capture()
         self.validation = Validation(game, cfg.eval_profile, (cfg.sampler, "causal"))

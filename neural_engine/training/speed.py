@@ -35,6 +35,7 @@ from neural_engine.games import Game
 from neural_engine.model.config import named_config
 from neural_engine.model.weights import save_world_model
 from neural_engine.model.world import WorldModel
+from neural_engine.training.trainer import fast_matmuls
 
 
 def _random_world_model(game: Game, size: str, folder: Path, **denoiser) -> Path:
@@ -116,6 +117,7 @@ def bench_stage(stage_name: str, game: Game, cfg, device: torch.device, size: st
     """Every number of the module docstring for one stage configuration."""
     from neural_engine.schema import to_dict
 
+    fast_matmuls(device)
     with tempfile.TemporaryDirectory() as tmp:
         stage = build_stage(stage_name, game, cfg, device, Path(tmp), size, weights)
     gpu = device.type == "cuda"

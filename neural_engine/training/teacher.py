@@ -149,6 +149,7 @@ class TeacherStage:
         self.schedule = self.model.schedule
         self.mask = block_causal_mask(self.frames, device)
         self.positions = torch.arange(self.frames, device=device)
+        self.rope = self.denoiser.rotary(self.positions)      # fixed positions: made once
         self.autocast = device.type == "cuda"
         self.validation = Validation(game, cfg.eval_profile, ("rolling", "causal", "teacher"),
                                      teacher_steps=cfg.eval_steps)
@@ -203,7 +204,7 @@ class TeacherStage:
                 prev = previous_frames(x_t, t, missing)
             with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
                 v = self.train_denoiser(x_t, t, actions, self.positions, frame_mask=self.mask,
-                                        prev=prev)
+                                        prev=prev, rotary=self.rope)
             per_frame = F.mse_loss(v.float(), self.schedule.velocity_target(z, noise),
                                    reduction="none").mean((2, 3, 4))             # (B, T)
             weight = (t > 1e-3).float()
