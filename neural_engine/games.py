@@ -111,9 +111,13 @@ class Game:
     def simulator(self, batch: int = 1, device: torch.device | str = "cpu") -> Simulator:
         return self._module().Simulator(self.spec, batch=batch, device=torch.device(device))
 
-    def agent(self, batch: int = 1, device: torch.device | str = "cpu", seed: int = 0) -> Agent:
-        return self._module().Agent(self.spec, batch=batch, device=torch.device(device),
-                                    seed=seed)
+    def agent(self, batch: int = 1, device: torch.device | str = "cpu", seed: int = 0,
+              training: bool = False) -> Agent:
+        """The game's exploring agent; ``training``: its ``TrainingAgent`` where the game
+        has one (a player for training data that presses every control more often)."""
+        module = self._module()
+        cls = getattr(module, "TrainingAgent", module.Agent) if training else module.Agent
+        return cls(self.spec, batch=batch, device=torch.device(device), seed=seed)
 
 
 def load_game(name: str) -> Game:

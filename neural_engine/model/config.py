@@ -63,6 +63,10 @@ class DenoiserConfig:
     # convolutions move detail by fractions of a token, which 64 coarse tokens cannot.
     refiner: int = field(default=0, metadata=bounds(0, 1024))
     refiner_blocks: int = field(default=2, metadata=bounds(0, 16))
+    # A learned "no action known" embedding that stands in for a frame's action, so the
+    # model learns both p(frame | actions) and p(frame) and guidance can push a sample
+    # towards what the keys ask for (classifier-free guidance on actions).
+    action_guidance: bool = False
 
     def check(self) -> list[tuple[tuple, str]]:
         if self.dim % self.heads:

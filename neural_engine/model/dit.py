@@ -15,6 +15,11 @@ first frame's, or one the caller marks missing, is zeros at noise level 1 (nothi
 known). A streaming caller passes the predecessors itself (``prev``), since the frame
 before its first query lives in its own buffers.
 
+With ``action_guidance`` on, a learned null action can stand in for the actions of any
+frame (``drop_actions``): trained with actions dropped at random, the model predicts
+both with and without them, and a caller can guide, v = v_none + w·(v_actions − v_none),
+towards what the keys ask for (classifier-free guidance on actions, as Genie 2 does).
+
 With ``refiner`` on, a small convolutional head at latent resolution follows the
 transformer and adds a correction to its velocity, frame by frame. It sees the frame's
 noisy latent, its predecessor (when the model has that path), the transformer's
@@ -223,6 +228,7 @@ class Denoiser(nn.Module):
         self.action_mlp = nn.Sequential(nn.Linear(config.action_dim, dn.dim), nn.SiLU(),
                                         nn.Linear(dn.dim, dn.dim))
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dn.dim, 6 * dn.dim))
+        self.null_action = nn.Parameter(torch.zeros(dn.dim)) if dn.action_guidance else None
         self.prev_embed = self.prev_time_mlp = None
         if dn.previous_frame:
             self.prev_embed = nn.Linear(patch_dim, dn.dim)
@@ -284,7 +290,8 @@ class Denoiser(nn.Module):
                 time_pos: torch.Tensor, frame_mask: torch.Tensor | None = None,
                 cache: CachedKV | None = None,
                 prev: tuple[torch.Tensor, torch.Tensor] | None = None,
-                rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
+                drop_actions: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, F, C, h, w), t (B, F), actions (B, F, A), time_pos (F,) or (B, F) → v like x.
 
         Uncached: ``frame_mask`` (F, F) bool says which frames each frame attends to
@@ -294,10 +301,17 @@ class Denoiser(nn.Module):
         ``rotary``: ``self.rotary(time_pos)`` computed ahead, for callers whose positions
         never change (under torch.compile a table made inside the graph is recomputed,
         cos and sin of every element, in every kernel that reads it).
+        ``drop_actions`` (B, F) bool: frames whose action the null action replaces
+        (``action_guidance`` models only).
         """
         b, f = t.shape
         latents = x
-        cond = self.time_mlp(timestep_embedding(t, 256).to(x.dtype)) + self.action_mlp(actions)
+        act = self.action_mlp(actions)                                   # (B, F, D)
+        if drop_actions is not None:
+            if self.null_action is None:
+                raise ValueError("drop_actions needs a model with action_guidance")
+            act = torch.where(drop_actions[..., None], self.null_action.to(act.dtype), act)
+        cond = self.time_mlp(timestep_embedding(t, 256).to(x.dtype)) + act
         h = self.embed(self.patchify(x))                                 # (B, F, P, D)
         prev_x = None
         if self.prev_embed is not None:

@@ -12,6 +12,9 @@ the pool is then encoded once, in large chunks, and clips carry their latents. W
 one in a seeded shuffle), so one simulated and encoded frame feeds K steps: the data's
 cost per step falls K-fold, at the price of fresher data.
 
+``training_agent`` plays the game's training player where it has one (every control
+pressed more often) instead of its exploring agent.
+
 Everything derives from (seed, number of clips drawn): ``state_dict`` is that count,
 and ``load_state_dict`` replays the current episode up to it, so a resumed run sees
 exactly the clips an uninterrupted run would have seen.
@@ -56,12 +59,13 @@ class SimClips:
     def __init__(self, game: Game, batch: int, clip_len: int, device: torch.device | str,
                  seed: int = 0, episode_ticks: int = 400, pool: int | None = None,
                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 reuse: int = 1):
+                 reuse: int = 1, training_agent: bool = False):
         self.game, self.batch, self.clip_len = game, batch, clip_len
         self.device = torch.device(device)
         self.seed = seed
         self.pool = max(batch, pool or batch)
         self.encode, self.reuse = encode, max(1, reuse)
+        self.training_agent = training_agent
         self.latents = self.anchor_latents = None
         self.order: list[torch.Tensor] = []
         self.per_pass = self.pool // batch
@@ -82,7 +86,8 @@ class SimClips:
         seeds = [episode_seed(self.seed, episode * self.pool + b) for b in range(self.pool)]
         self.anchor = self.sim.reset(seeds).clone()
         self.agent = self.game.agent(batch=self.pool, device=self.device,
-                                     seed=episode_seed(self.seed + 7919, episode))
+                                     seed=episode_seed(self.seed + 7919, episode),
+                                     training=self.training_agent)
         self.agent.reset(self.sim)
 
     def _refill(self, refill: int, record: bool = True) -> None:

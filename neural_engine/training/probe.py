@@ -32,6 +32,8 @@ class ProbeTraining:
     clip_len: int = field(default=8, metadata=bounds(2, 1000))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     eval_worlds: int = field(default=32, metadata=bounds(1, 1024))
+    # clips played by the game's training player (every control pressed more often)
+    training_agent: bool = False
 
 
 class ProbeStage:
@@ -46,7 +48,8 @@ class ProbeStage:
         self.optim = torch.optim.AdamW(self.probe.parameters(), lr=cfg.lr)
         self.modules, self.optimizers = {"probe": self.probe}, {"probe": self.optim}
         self.clips = SimClips(game, cfg.batch, cfg.clip_len, device, seed=seed * 1000 + env.rank,
-                              episode_ticks=cfg.episode_ticks, pool=cfg.pool)
+                              episode_ticks=cfg.episode_ticks, pool=cfg.pool,
+                              training_agent=cfg.training_agent)
         self.names = tuple(self.clips.sim.state_names)
         self._eval = None
 

@@ -36,6 +36,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from neural_engine.errors import EngineError
 from neural_engine.games import Game
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_world_model, save_world_model
@@ -66,12 +67,19 @@ class RollingTraining:
     # applies to (``rollout_max``: every step). The shipped student: 4.0 over all 40 ticks.
     gt_weight: float = field(default=4.0, metadata=bounds(0.0, 100.0))
     gt_horizon: int = field(default=40, metadata=bounds(0, 10000))
+    # Classifier-free guidance on actions in the real score (1: none): the teacher's
+    # velocity with the keys pushed w times as far from its velocity without them, so
+    # the student learns a world that answers the keys more than the average one does.
+    # Needs a teacher trained with ``action_drop`` (its null action).
+    guidance: float = field(default=1.0, metadata=bounds(0.0, 20.0))
     ema: float = field(default=0.99, metadata=bounds(0.0, 1.0))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=512, metadata=bounds(1, 65536))  # environments simulated at once
     # the rollout's passes (no gradient) in bfloat16 on CUDA, inside the captured graph;
     # the float32 weights are cast at every replay, so each pass sees the current student
     rollout_bf16: bool = True
+    # clips played by the game's training player (every control pressed more often)
+    training_agent: bool = False
     eval_profile: Literal["quick", "cpu", "smoke", "full"] = "quick"   # validation
 
 
@@ -90,6 +98,9 @@ class RollingStage:
                  env: Distributed = Distributed(), seed: int = 0, init: Path | None = None):
         self.game, self.cfg, self.device, self.env = game, cfg, device, env
         self.teacher = load_world_model(teacher, device=device).requires_grad_(False)
+        if cfg.guidance != 1.0 and self.teacher.denoiser.null_action is None:
+            raise EngineError("guidance needs a teacher trained with action_drop (it has "
+                              "no null action)", where=str(teacher))
         torch.manual_seed(seed)
         self.rng = random.Random(seed * 1000 + env.rank)
         self.student = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
@@ -114,7 +125,8 @@ class RollingStage:
         self.clips = SimClips(game, cfg.batch, self.clip_len, device,
                               seed=seed * 1000 + env.rank, episode_ticks=cfg.episode_ticks,
                               pool=cfg.pool, encode=FrozenEncoder(self.teacher.autoencoder,
-                                                                  device))
+                                                                  device),
+                              training_agent=cfg.training_agent)
         self.phases = PhaseClock()
         self.schedule = self.teacher.schedule
         self.autocast = device.type == "cuda"
@@ -188,6 +200,16 @@ class RollingStage:
         missing[:, 1] = True
         return previous_frames(x, t, missing)
 
+    def _real_score(self, x, tt, a, pos, mask, prev) -> torch.Tensor:
+        """The frozen teacher's velocity, guided towards the actions when ``guidance``."""
+        teacher = self.teacher.denoiser
+        v = teacher(x, tt, a, pos, frame_mask=mask, prev=prev).float()
+        if self.cfg.guidance == 1.0:
+            return v
+        drop = torch.ones(tt.shape, dtype=torch.bool, device=tt.device)
+        v_none = teacher(x, tt, a, pos, frame_mask=mask, prev=prev, drop_actions=drop).float()
+        return v_none + self.cfg.guidance * (v - v_none)
+
     def _score_inputs(self, hist, hist_actions, window, window_actions):
         b, h = hist.shape[:2]
         w = window.shape[1]
@@ -223,8 +245,7 @@ class RollingStage:
                                                            window_actions)
                 with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
                     prev = self._score_prev(x, tt)
-                    v_real = self.teacher.denoiser(x, tt, a, pos, frame_mask=mask,
-                                                   prev=prev).float()
+                    v_real = self._real_score(x, tt, a, pos, mask, prev)
                     v_fake = self.critic(x, tt, a, pos, frame_mask=mask, prev=prev).float()
                 h = hist.shape[1]
                 real = self.schedule.x0_from_v(noisy, v_real[:, h:], t)

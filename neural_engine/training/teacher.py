@@ -66,6 +66,8 @@ class TeacherTraining:
     # Steps each simulated and encoded clip feeds (``SimClips``): the data's cost per
     # step falls this many times, the data gets this many times less fresh.
     reuse: int = field(default=1, metadata=bounds(1, 64))
+    # clips played by the game's training player (every control pressed more often)
+    training_agent: bool = False
     # The denoiser's direct path from each frame's predecessor (``DenoiserConfig``), and
     # how often a predecessor is hidden in training, so the model also works without one
     # (a stream's first frame, a frame after the sink).
@@ -73,6 +75,9 @@ class TeacherTraining:
     previous_drop: float = field(default=0.1, metadata=bounds(0.0, 1.0))
     # The convolutional head after the transformer (``DenoiserConfig.refiner``; 0: off).
     refiner: int = field(default=0, metadata=bounds(0, 1024))
+    # Share of clips whose actions the learned null action replaces (> 0 gives the model
+    # ``action_guidance``, so the distillation can guide its real score towards the keys).
+    action_drop: float = field(default=0.0, metadata=bounds(0.0, 1.0))
     compile: bool = True          # torch.compile the training forward on CUDA
     # "reduce-overhead" also replays the compiled forward and backward as CUDA graphs
     compile_mode: Literal["default", "reduce-overhead", "max-autotune",
@@ -121,7 +126,8 @@ class TeacherStage:
         ae = load_autoencoder(autoencoder, device)
         spec = game.spec
         config = named_config(cfg.size, spec.name, spec.height, spec.width, spec.actions.dim,
-                              previous_frame=cfg.previous_frame, refiner=cfg.refiner)
+                              previous_frame=cfg.previous_frame, refiner=cfg.refiner,
+                              action_guidance=cfg.action_drop > 0)
         config = replace(config, autoencoder=ae.cfg, time_shift=cfg.time_shift)
         torch.manual_seed(seed)
         self.model = WorldModel(config).to(device)
@@ -144,7 +150,8 @@ class TeacherStage:
         self.clips = SimClips(game, cfg.batch, self.frames, device, seed=seed * 1000 + env.rank,
                               episode_ticks=cfg.episode_ticks, pool=cfg.pool,
                               encode=FrozenEncoder(self.model.autoencoder, device),
-                              reuse=cfg.reuse)
+                              reuse=cfg.reuse,
+                              training_agent=cfg.training_agent)
         self.phases = PhaseClock()
         self.schedule = self.model.schedule
         self.mask = block_causal_mask(self.frames, device)
@@ -155,16 +162,17 @@ class TeacherStage:
                                      teacher_steps=cfg.eval_steps)
 
     def _warm_start(self, start, config, init: Path) -> None:
-        """Load an earlier denoiser. It may lack the predecessor path or the refiner that
-        this one has: those start closed (zero-initialised), so the model answers exactly
-        as the earlier one did until training opens them."""
+        """Load an earlier denoiser. It may lack the predecessor path, the refiner or the
+        null action that this one has: those start closed (zero-initialised), so the
+        model answers exactly as the earlier one did until training opens them."""
         old, new = start.config.denoiser, config.denoiser
         if not old.refiner:            # the block count of an absent refiner does not matter
             old = replace(old, refiner_blocks=new.refiner_blocks)
         # the earlier configuration must be this one with some of its new parts left out,
         # so every tensor it has fits, and only those parts are missing
-        allowed = {replace(new, previous_frame=path, refiner=refiner)
-                   for path in {new.previous_frame, False} for refiner in {new.refiner, 0}}
+        allowed = {replace(new, previous_frame=path, refiner=refiner, action_guidance=null)
+                   for path in {new.previous_frame, False} for refiner in {new.refiner, 0}
+                   for null in {new.action_guidance, False}}
         if old not in allowed:
             raise EngineError("--init weights have another denoiser configuration",
                               where=str(init))
@@ -202,9 +210,13 @@ class TeacherStage:
                 missing = torch.rand(b, t_len, device=self.device) < self.cfg.previous_drop
                 missing[:, 1] |= sink
                 prev = previous_frames(x_t, t, missing)
+            drop = None
+            if self.cfg.action_drop > 0:
+                drop = (torch.rand(b, 1, device=self.device) < self.cfg.action_drop).expand(
+                    b, t_len)
             with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
                 v = self.train_denoiser(x_t, t, actions, self.positions, frame_mask=self.mask,
-                                        prev=prev, rotary=self.rope)
+                                        prev=prev, rotary=self.rope, drop_actions=drop)
             per_frame = F.mse_loss(v.float(), self.schedule.velocity_target(z, noise),
                                    reduction="none").mean((2, 3, 4))             # (B, T)
             weight = (t > 1e-3).float()

@@ -126,3 +126,31 @@ def test_agent_heads_for_the_unexplored_place():
         sim.step(agent.act(sim))
         closest = torch.minimum(closest, (sim.state()[:, :2] - targets).norm(dim=-1))
     assert (closest < 1.5).all()
+
+
+def key_shares(agent_cls, seed=5, ticks=600):
+    """Share of ticks each button is held, and of ticks pushing forward while not moving."""
+    sim = Simulator(SPEC, batch=8, maps=MapConfig(cells=6))
+    agent = agent_cls(SPEC, batch=8, seed=seed)
+    sim.reset([3000 + i for i in range(8)])
+    agent.reset(sim)
+    held, actions = torch.zeros(SPEC.actions.dim), []
+    for _ in range(ticks):
+        a = agent.act(sim)
+        sim.step(a)
+        actions.append(a)
+    a = torch.stack(actions)
+    return {b: (a[..., i] > 0.5).float().mean().item() for i, b in enumerate(BUTTONS)}, a
+
+
+def test_the_training_player_presses_the_rare_keys_more_and_leaves_the_explorer_alone():
+    from games.maze import TrainingAgent
+
+    explorer, before = key_shares(Agent)
+    trainer, actions = key_shares(TrainingAgent)
+    for rare in ("back", "strafe_left", "strafe_right"):
+        assert trainer[rare] > 2 * explorer[rare] and trainer[rare] > 0.02, rare
+    assert all(trainer[b] > 0 for b in BUTTONS)
+    # same seed, same actions: deterministic, and the explorer's stream is its own
+    assert torch.equal(key_shares(TrainingAgent)[1], actions)
+    assert torch.equal(key_shares(Agent)[1], before)

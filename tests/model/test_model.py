@@ -130,3 +130,23 @@ def test_bad_weights_say_what_is_wrong(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(EngineError, match="sha256 does not match"):
         verify_manifest(tmp_path)
+
+
+def test_the_null_action_replaces_only_the_dropped_frames_and_needs_the_option():
+    model = tiny(action_guidance=True)
+    x = torch.randn(2, 3, *model.config.latent_shape)
+    t, a, pos = torch.rand(2, 3), torch.rand(2, 3, 8), torch.arange(3)
+    mask = block_causal_mask(3)
+    with torch.no_grad():
+        plain = model.denoiser(x, t, a, pos, frame_mask=mask)
+        none = torch.zeros(2, 3, dtype=torch.bool)
+        assert torch.equal(model.denoiser(x, t, a, pos, frame_mask=mask, drop_actions=none), plain)
+        last = none.clone()
+        last[:, 2] = True                   # the last frame's action unknown
+        dropped = model.denoiser(x, t, a, pos, frame_mask=mask, drop_actions=last)
+        # block-causal: the frames before the dropped one do not see it
+        assert torch.equal(dropped[:, :2], plain[:, :2])
+        assert not torch.allclose(dropped[:, 2], plain[:, 2])
+        # without the option there is no null action to drop to
+        with pytest.raises(ValueError):
+            tiny().denoiser(x, t, a, pos, frame_mask=mask, drop_actions=last)

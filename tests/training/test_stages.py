@@ -133,3 +133,26 @@ def test_a_warm_start_cannot_drop_a_refiner_or_change_its_width(tmp_path):
         cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26, refiner=width)
         with pytest.raises(EngineError, match="another denoiser configuration"):
             TeacherStage(game, cfg, path, CPU, init=path)
+
+
+def test_action_drop_gives_the_teacher_a_null_action_and_guidance_needs_it(tmp_path):
+    """A teacher trained with action_drop warm-starts from one without the null action,
+    and only such a teacher can guide the distillation's real score."""
+    game = load_game("maze")
+    spec = game.spec
+    torch.manual_seed(0)
+    plain = WorldModel(named_config("tiny", "maze", spec.height, spec.width, spec.actions.dim))
+    path = save_world_model(tmp_path / "plain.safetensors", plain, dtype=torch.float32)
+    with pytest.raises(EngineError, match="null action"):
+        RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, guidance=2.0,
+                                           eval_profile="smoke"), path, CPU)
+    cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26, action_drop=0.5,
+                          eval_profile="smoke", eval_steps=2)
+    stage = TeacherStage(game, cfg, path, CPU, init=path)
+    assert stage.denoiser.null_action is not None
+    _run(stage, tmp_path / "teacher", 2)
+    guided = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, guidance=2.0,
+                                                eval_profile="smoke", critic_steps=1),
+                          tmp_path / "teacher" / "teacher.safetensors", CPU)
+    lines = _run(guided, tmp_path / "rolling", 2)
+    assert any(m["kind"] == "train" and math.isfinite(m["dmd"]) for m in lines)
