@@ -214,4 +214,4 @@ class Game:
 def load_game(name: str | None = None) -> Game:
     """The game called ``name`` (default: ``default_game()``)."""
     spec = load_spec(name if name is not None else default_game())
-    return Game(spec=spec, module_name=f"games.{name}")
+    return Game(spec=spec, module_name=f"games.{spec.name}")
