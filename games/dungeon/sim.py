@@ -6,7 +6,7 @@ Each tick, in order:
    facing the way it walks (on a diagonal it keeps its facing if that is one of the
    two). It does not walk while its sword swings, and a hero that was hit is knocked
    back instead for a few ticks. Walls, pillars and shut doors stop it (sliding along
-   them); so do chests and pots;
+   them); so do the tiles of chests and pots;
 2. *attack* starts a swing of the sword when none is under way and the last one has
    cooled down (holding it swings again and again); *use*, on the tick it is pressed,
    opens the door in front of the hero (a locked one only with a key, which it uses up)
@@ -38,7 +38,7 @@ import torch
 from games.dungeon import levelgen as lv
 from games.dungeon.creatures import Creatures
 from games.dungeon.levelgen import TILE, LevelConfig, generate
-from games.dungeon.physics import overlap, slide, stop_at_boxes
+from games.dungeon.physics import overlap, slide
 from games.dungeon.render import Renderer
 from games.dungeon.world import Hero, World, kind_table
 from neural_engine.errors import EngineError
@@ -180,12 +180,9 @@ class Simulator:
                            torch.where(walking[:, None], step, 0.0))
         before = hero.pos
         pos, stopped = slide(self.world, before, step, float(r.half))
-        kind = self.world.kind
-        pos, boxed = stop_at_boxes(before, pos, float(r.half), self.world.pos,
-                                   self.kinds["half"][kind], self.kinds["solid"][kind])
         hero.pos = pos
         hero.moved = (pos - before).abs().sum(-1)
-        hero.blocked = (stopped.any(-1) | boxed).float()
+        hero.blocked = stopped.any(-1).float()
         hero.walk = torch.where(walking & ~knocked, hero.walk + 1, 0)
         hero.knock = (hero.knock - 1).clamp_min(0)
         hero.invuln = (hero.invuln - 1).clamp_min(0)
@@ -237,6 +234,7 @@ class Simulator:
         world.push = torch.where((hit & moves)[..., None], push, world.push)
         world.stun = torch.where(hit & moves, r.push_ticks, world.stun)
         beaten = hit & (world.hp <= 0)
+        world.clear(beaten & ~moves)
         world.kind = torch.where(beaten, lv.PUFF, world.kind)
         world.timer = torch.where(beaten, 0, world.timer)
         world.vel = torch.where(beaten[..., None], 0.0, world.vel)

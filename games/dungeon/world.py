@@ -66,6 +66,8 @@ class World:
 
     tiles:  (B, T, T) long tile codes; door: (B, T, T) long door numbers (-1: none)
     vis:    (B, T, T) long tile image shown; vis_open: the image once its door opens
+    solid:  (B, T, T) bool, walls, pillars, shut doors and the tiles of chests and pots
+            (what stops a body)
     walkable: (B, T, T) bool, floor and doorways (what counts for coverage)
     kind:   (B, S) long object kinds; pos: (B, S, 2) float32 centres (x, y) in pixels
     drop:   (B, S) long the kind left behind after a break or a defeat
@@ -81,6 +83,7 @@ class World:
     door: torch.Tensor
     vis: torch.Tensor
     vis_open: torch.Tensor
+    solid: torch.Tensor
     walkable: torch.Tensor
     kind: torch.Tensor
     pos: torch.Tensor
@@ -111,18 +114,23 @@ class World:
         kind = put(objects[..., 2], torch.long)
         b, s = kind.shape
         zeros = torch.zeros(b, s, dtype=torch.long, device=device)
+        solid = np.isin(tiles, lv.SOLID_TILES)
+        rows, slots = np.nonzero(np.isin(objects[..., 2], [k for k, v in KINDS.items() if v.solid]))
+        tile = objects[rows, slots, :2] // lv.TILE
+        solid[rows, tile[:, 1], tile[:, 0]] = True
         return cls(
             tiles=put(tiles),
             door=put(np.stack([level.door for level in levels]), torch.long),
             vis=put(np.stack([v for v, _ in visuals]), torch.long),
             vis_open=put(np.stack([o for _, o in visuals]), torch.long),
+            solid=put(solid),
             walkable=put(np.isin(tiles, (lv.FLOOR, lv.DOOR, lv.LOCKED, lv.OPEN))),
             kind=kind,
             pos=put(objects[..., :2], torch.float32),
             drop=put(objects[..., 3], torch.long),
             start=put(np.stack([level.start for level in levels]), torch.float32),
             hp=kind_table(device)["hp"][kind],
-            timer=zeros.clone(),
+            timer=(torch.arange(s, device=device) * 5)[None].repeat(b, 1),   # out of step
             vel=torch.zeros(b, s, 2, device=device),
             flash=zeros.clone(),
             push=torch.zeros(b, s, 2, device=device),
@@ -139,13 +147,22 @@ class World:
 
     def solid_at(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """True where the pixel (x, y) lies in a wall, pillar or shut door; (B, ...)."""
-        tile = self.lookup(self.tiles, (x / lv.TILE).floor().long(), (y / lv.TILE).floor().long())
-        return (tile == lv.WALL) | (tile == lv.PILLAR) | (tile == lv.DOOR) | (tile == lv.LOCKED)
+        return self.lookup(self.solid, (x // lv.TILE).long(), (y // lv.TILE).long())
+
+    def clear(self, gone: torch.Tensor) -> None:
+        """Make the tiles of the objects ``gone`` (B, S) walkable (a pot that broke)."""
+        t = self.size
+        tile = (self.pos // lv.TILE).long().clamp(0, t - 1)
+        index = torch.where(gone, tile[..., 1] * t + tile[..., 0], t * t)           # (B, S)
+        cleared = torch.zeros(gone.shape[0], t * t + 1, dtype=torch.bool, device=gone.device)
+        cleared.scatter_(1, index, True)
+        self.solid &= ~cleared[:, :-1].view_as(self.solid)
 
     def open_doors(self, number: torch.Tensor, opening: torch.Tensor) -> None:
         """Open door ``number`` (B,) where ``opening`` (B,) is True: both its tiles."""
         hit = (self.door == number[:, None, None]) & opening[:, None, None] & (self.door >= 0)
         self.tiles = torch.where(hit, lv.OPEN, self.tiles)
+        self.solid &= ~hit
         self.vis = torch.where(hit, self.vis_open, self.vis)
 
 
