@@ -94,12 +94,13 @@ def _floor(style: int, variant: int) -> np.ndarray:
             img[blob] = _rgb(82, 110, 62) * (1 + rng.uniform(-0.06, 0.06))
     else:                                                            # planks
         img = np.empty((TILE, TILE, 3), np.float32)
-        for p in range(4):
-            c = _rgb(150, 102, 62) * (1 + rng.uniform(-0.08, 0.08))
-            img[:, p * 4:p * 4 + 4] = c
-            img[:, p * 4 + 3] = _rgb(92, 60, 38)
+        for p in range(2):
+            c = _rgb(178, 132, 76) * (1 + rng.uniform(-0.08, 0.08))
+            img[:, p * 8:p * 8 + 8] = c
+            img[:, p * 8 + 7] = _rgb(104, 72, 40)
             joint = (rng.randint(TILE) + 8 * p) % TILE
-            img[joint, p * 4:p * 4 + 3] = _rgb(104, 68, 42)
+            img[joint, p * 8:p * 8 + 7] = _rgb(120, 84, 48)
+            img[(joint + 5) % TILE, p * 8 + 3:p * 8 + 5] = _rgb(136, 96, 56)   # a knot
     _floor_detail(img, rng, name, variant)
     return np.clip(img, 0, 1)
 
@@ -175,8 +176,9 @@ def _face(decor: int) -> Image:
     if decor == TORCH:
         frames = frames.copy()
         for f in range(FRAMES):
-            glow = 1.0 + 0.22 * np.exp(-((np.indices((TILE, TILE)) - np.array([6, 8])[:, None, None]) ** 2).sum(0) / 30.0)
-            frames[f] = np.clip(frames[f] * glow[..., None] * (1 + 0.05 * (f % 2)), 0, 1)
+            ys, xs = np.indices((TILE, TILE))
+            lit = (ys - 6) ** 2 + (xs - 7.5) ** 2 < 20                  # the flame's light
+            frames[f][lit] = np.clip(frames[f][lit] * (1.18 + 0.06 * (f % 2)), 0, 1)
             frames[f, 9:13, 7:9] = _rgb(90, 60, 36)                     # the stick
             frames[f, 12, 6:10] = _rgb(60, 60, 70)                     # the bracket
             tip = (f * 3) % 2
