@@ -65,6 +65,7 @@ class Agent:
         self._button = {name: spec.actions.index(name) for name in spec.actions.buttons}
         self._dirs = torch.tensor(DIRS8, dtype=torch.float32, device=self.device)
         self._offsets = torch.tensor([[0, -1], [0, 1], [-1, 0], [1, 0]], device=self.device)
+        self._facing = torch.tensor([[0, 1], [0, -1], [-1, 0], [1, 0]], device=self.device)
         c = config
         self._cdf = torch.tensor(c.mode_weights, device=self.device).cumsum(0)
         self._cdf = self._cdf / self._cdf[-1]
@@ -264,7 +265,7 @@ class Agent:
         across = torch.where(horizontal, rel[:, 1], rel[:, 0])
         lined = across.abs() < 8
         close = along.abs() < 26
-        facing = torch.tensor([[0, 1], [0, -1], [-1, 0], [1, 0]], device=self.device)[hero.facing]
+        facing = self._facing[hero.facing]
         toward = self._face(rel)
         facing_it = (facing.float() == toward).all(-1)
         # approach along the axis, correct across it; at range, only turn to face it

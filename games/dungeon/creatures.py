@@ -66,9 +66,8 @@ def noise(key: torch.Tensor, slot: torch.Tensor, tick: torch.Tensor, salt: int) 
 
 def _toward(rel: torch.Tensor) -> torch.Tensor:
     """Unit steps (..., 2) along the dominant axis of ``rel`` (..., 2)."""
-    horizontal = (rel[..., 0].abs() >= rel[..., 1].abs())[..., None]
-    axis = torch.tensor([[1.0, 0.0]], device=rel.device)
-    return rel.sign() * torch.where(horizontal, axis, 1 - axis)
+    horizontal = rel[..., 0].abs() >= rel[..., 1].abs()
+    return rel.sign() * torch.stack([horizontal, ~horizontal], -1)
 
 
 class Creatures:

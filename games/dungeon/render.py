@@ -100,6 +100,19 @@ class Renderer:
         self.hud_heart, self.hud_empty = names["hud/heart"], names["hud/heart/empty"]
         self.hud_key, self.hud_coin = names["hud/key"], names["hud/coin"]
         self.hud_digit = names["hud/digit/0"]
+        self.flash_shift = self._flash_shifts(names)
+        # constants of the layout, made once: the hot path copies nothing to the device
+        def const(values) -> torch.Tensor:
+            return torch.tensor(values, device=device)
+
+        self.half_screen = const([width // 2, height // 2])
+        self.sword_offset = const([[0, 12], [0, -12], [-12, 0], [12, 0]])   # by facing
+        self.hero_corner = const([8, 10])
+        self.hero_shadow = const([0, 5])
+        self.reach = const([width / 2 + 12, height / 2 + 16])
+        xs = [2 + 8 * i for i in range(5)] + [width - 42, width - 33, width - 24, width - 15,
+                                               width - 10]
+        self.hud_corner = const([[[x, 2] for x in xs]])                      # (1, 10, 2)
 
     def _kind_sprites(self, names: dict[str, int]) -> torch.Tensor:
         """(kinds, 4) sprite numbers per kind and animation frame; -1: not drawn."""
@@ -120,7 +133,7 @@ class Renderer:
     def render(self, world: World, hero: Hero, tick: torch.Tensor) -> torch.Tensor:
         """Frames (B, H, W, 3) uint8; ``tick`` (B,) long drives the animations."""
         b, h, w = hero.pos.shape[0], self.height, self.width
-        camera = hero.pos.long() - torch.tensor([w // 2, h // 2], device=self.device)  # (B, 2)
+        camera = hero.pos.long() - self.half_screen                                 # (B, 2)
         ids, corner, depth, shadows = self._sprites(world, hero, tick, camera)
         top = self._stamp(ids, corner, depth, shadows)                             # (B, H*W)
         texel = self._map(world, camera, tick) + (top == 0).int() * self.atlas.shadow_offset
@@ -153,7 +166,7 @@ class Renderer:
         x = corner[..., 0, None] + self.texel_xy[:, 0]
         y = corner[..., 1, None] + self.texel_xy[:, 1]
         shown = (ids >= 0)[..., None] & (x >= 0) & (x < w) & (y >= 0) & (y < h)
-        shown &= self.atlas.opaque[texel]
+        shown &= self.atlas.opaque.take(texel)
         key = torch.where(shown, (depth[..., None] << 14) | texel, -1)
         index = torch.where(shown, y * w + x, h * w)
         points = shadows[:, :, None] + self.shadow                                 # (B, J, E, 2)
@@ -176,7 +189,7 @@ class Renderer:
         frame = self._frames(world, near, kind, tick)
         flashing = world.flash.gather(1, near) > 0
         ids = self.kind_sprite[kind, frame]
-        flash_ids = ids + self._flash_shift(kind)
+        flash_ids = ids + self.flash_shift[kind]
         ids = torch.where(flashing & (tick[:, None] % 4 < 2), flash_ids, ids)
         lift = torch.where((kind >= lv.SLIME) & (kind <= lv.SKELETON), 10, 8)
         lift = torch.where(kind == lv.BAT, 14, lift)
@@ -192,14 +205,13 @@ class Renderer:
         hidden = (hero.invuln > 0) & (tick % 4 >= 2)
         hero_id = torch.where(hidden, -1, hero_id)
         hero_depth = (hero_screen[:, 1] + 64).clamp(0, 400) * 64 + 63
-        offset = torch.tensor([[0, 12], [0, -12], [-12, 0], [12, 0]], device=self.device)
-        sword_screen = hero_screen + offset[hero.facing]
+        sword_screen = hero_screen + self.sword_offset[hero.facing]
         sword_id = torch.where(hero.swing > 0, self.sword_first + hero.facing, -1)
         sword_depth = torch.where(hero.facing == 1, hero_depth - 1, hero_depth + 1)
 
         hud_ids, hud_corner = self._hud(hero)
         ids = torch.cat([ids, hero_id[:, None], sword_id[:, None], hud_ids], 1)
-        corner = torch.cat([corner, (hero_screen - torch.tensor([8, 10], device=self.device))[:, None],
+        corner = torch.cat([corner, (hero_screen - self.hero_corner)[:, None],
                             (sword_screen - 8)[:, None], hud_corner], 1)
         top = torch.full_like(hud_ids, FAR)
         depth = torch.cat([depth, hero_depth[:, None], sword_depth[:, None], top], 1)
@@ -208,15 +220,14 @@ class Renderer:
         drop = torch.where(kind == lv.BAT, 8, 5)
         shadow = screen + torch.stack([torch.zeros_like(drop), drop], -1)
         shadow = torch.where(casts[..., None], shadow, -100)
-        hero_shadow = hero_screen + torch.tensor([0, 5], device=self.device)
+        hero_shadow = hero_screen + self.hero_shadow
         shadows = torch.cat([shadow, hero_shadow[:, None]], 1)
         return ids, corner, depth, shadows
 
     def _nearest(self, world: World, hero: Hero) -> torch.Tensor:
         """Slots (B, N) of the objects nearest the hero that may be on screen."""
         rel = (world.pos - hero.pos[:, None]).abs()                               # (B, S, 2)
-        reach = torch.tensor([self.width / 2 + 12, self.height / 2 + 16], device=self.device)
-        seen = (world.kind != lv.NONE) & (rel < reach).all(-1)
+        seen = (world.kind != lv.NONE) & (rel < self.reach).all(-1)
         distance = torch.where(seen, rel.sum(-1), float("inf"))
         n = min(self.slots, distance.shape[1])
         return distance.topk(n, dim=1, largest=False).indices
@@ -236,14 +247,13 @@ class Renderer:
         frame = torch.where(kind == lv.PUFF, (timer // 3).clamp(0, 3), frame)
         return frame
 
-    def _flash_shift(self, kind: torch.Tensor) -> torch.Tensor:
-        """How far each kind's flash sprites sit after its plain ones (0: no flash)."""
-        names = self.atlas.sprite
+    def _flash_shifts(self, names: dict[str, int]) -> torch.Tensor:
+        """(kinds,) how far each kind's flash sprites sit after its plain ones (0: none)."""
         shift = torch.zeros(len(lv.KIND_NAMES), dtype=torch.long)
         for k, name in ((lv.SLIME, "slime/0"), (lv.BAT, "bat/0"), (lv.SKELETON, "skeleton/0"),
                         (lv.POT, "pot")):
             shift[k] = names[f"flash/{name}"] - names[name]
-        return shift.to(self.device)[kind]
+        return shift.to(self.device)
 
     def _hud(self, hero: Hero) -> tuple[torch.Tensor, torch.Tensor]:
         """HUD sprite ids (B, 10) and corners (B, 10, 2): five hearts, a key and its
@@ -257,8 +267,4 @@ class Renderer:
             torch.full_like(keys, self.hud_key), self.hud_digit + keys,
             torch.full_like(keys, self.hud_coin), self.hud_digit + score // 10,
             self.hud_digit + score % 10], 1)], 1)
-        xs = [2 + 8 * i for i in range(5)] + [self.width - 42, self.width - 33,
-                                               self.width - 24, self.width - 15,
-                                               self.width - 10]
-        corner = torch.tensor([[x, 2] for x in xs], device=dev)
-        return ids, corner[None].expand(b, -1, -1)
+        return ids, self.hud_corner.expand(b, -1, -1)
