@@ -172,7 +172,8 @@ class Renderer:
         points = shadows[:, :, None] + self.shadow                                 # (B, J, E, 2)
         sx, sy = points[..., 0], points[..., 1]
         inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
-        index = torch.cat([index.view(b, -1), torch.where(inside, sy * w + sx, h * w).view(b, -1)], 1)
+        shade = torch.where(inside, sy * w + sx, h * w)
+        index = torch.cat([index.view(b, -1), shade.view(b, -1)], 1)
         key = torch.cat([key.view(b, -1), torch.zeros_like(sx).view(b, -1)], 1).int()
         top = torch.full((b, h * w + 1), -1, dtype=torch.int32, device=self.device)
         top.scatter_reduce_(1, index, key, "amax")

@@ -217,7 +217,8 @@ def _pillar(style: int) -> np.ndarray:
 
 
 # -- doors ------------------------------------------------------------------------------
-WOOD, WOOD_DARK, IRON, GOLD = _rgb(138, 86, 46), _rgb(92, 56, 32), _rgb(72, 72, 84), _rgb(228, 184, 64)
+WOOD, WOOD_DARK = _rgb(138, 86, 46), _rgb(92, 56, 32)
+IRON, GOLD = _rgb(72, 72, 84), _rgb(228, 184, 64)
 
 
 def _door(state: str, axis: int, half: int) -> np.ndarray:

@@ -46,7 +46,8 @@ def test_every_room_is_reachable_and_every_lock_has_a_key_first(seed):
     level = generate(seed)
     t = LevelConfig().tiles
     assert level.tiles.shape == (t, t)
-    border = np.concatenate([level.tiles[0], level.tiles[-1], level.tiles[:, 0], level.tiles[:, -1]])
+    tiles = level.tiles
+    border = np.concatenate([tiles[0], tiles[-1], tiles[:, 0], tiles[:, -1]])
     assert (border == lv.WALL).all()
     everything = _reach(level, (lv.FLOOR, lv.DOOR, lv.LOCKED, lv.OPEN))
     rooms = level.room >= 0
