@@ -240,6 +240,25 @@ def test_the_door_and_key_case_replays_exactly():
     assert zlib.crc32(frame.numpy().tobytes()) == 463848816
 
 
+def test_the_kiosk_attract_loop_replays_the_agents_run():
+    """The attract timeline is the agent's first 32 s in level 28, recorded in a batch of
+    32: replayed alone it does what the agent did. A change of the rules that breaks
+    this needs the timeline recorded again (docs/adding_a_game.md, section 6)."""
+    from neural_engine.packs import load_pack
+
+    pack = load_pack(GAME.folder / "packs" / "attract")
+    actions = SPEC.actions.encode(pack.timeline().actions)
+    sim = start(seed=28)
+    w = sim.world
+    creatures = ((w.kind == lv.SLIME) | (w.kind == lv.BAT) | (w.kind == lv.SKELETON)).sum()
+    for action in actions:
+        sim.step(action[None])
+    doors = (w.tiles == lv.OPEN).sum().item() // 2
+    beaten = creatures - ((w.kind == lv.SLIME) | (w.kind == lv.BAT) | (w.kind == lv.SKELETON)).sum()
+    assert (doors, (w.kind == lv.CHEST_OPEN).sum().item(), beaten.item()) == (5, 1, 4)
+    assert sim.hero.score.item() == 10
+
+
 @pytest.mark.gpu
 def test_cuda_frames_equal_cpu_frames_bit_for_bit():
     actions = torch.zeros(40, 2, SPEC.actions.dim)
