@@ -13,11 +13,12 @@ cannot know what "moving" means in a game it has never seen, so each game says i
   its three classes (below, within and above the dead zone), and whether the probe's
   classes of it are ``scored``;
 - ``latency``: the buttons the response-latency test holds from a standstill (their
-  effect must be visible in the next frame of the simulator);
-- ``test``: scripted control tests, each an action script (``neural_engine.input.
-  script``) in the game's folder, whose true motion the generated stream must follow;
-- ``round_trip``: an action script after which the motion state is back where it
-  started (the memory test compares the view after it with the view before).
+  effect must be visible in the next frame of the simulator).
+
+The scripted control tests themselves (held keys, zigzags, walking into a wall, a
+round trip that comes back to the same view, standing still) are listed in the game's
+``eval/controls.toml`` (``neural_engine.evaluation.controls``); each test's ``axis``
+names one of the motion targets here.
 
 ``Control.classes`` turns motion into classes; ``neural_engine.games.Game.motion``
 computes the true motion of recorded states through the game's hook. This module
@@ -46,28 +47,16 @@ class MotionTarget:
 
 
 @dataclass(frozen=True)
-class ControlTest:
-    """A scripted control test: its name and its action script (relative to the game's
-    folder)."""
-
-    name: str
-    script: str
-
-
-@dataclass(frozen=True)
 class Control:
     """The ``[control]`` table; see the module docstring."""
 
     state: tuple[str, ...] = field(metadata=bounds(1, 16))
     motion: tuple[MotionTarget, ...] = field(metadata=bounds(1, 8))
     latency: tuple[str, ...] = field(metadata=bounds(1, 8))
-    test: tuple[ControlTest, ...] = ()
-    round_trip: str | None = None
 
     def check(self) -> list[tuple[tuple, str]]:
         problems = []
-        for what, names in (("state", self.state), ("motion", [m.name for m in self.motion]),
-                            ("test", [t.name for t in self.test])):
+        for what, names in (("state", self.state), ("motion", [m.name for m in self.motion])):
             if len(set(names)) != len(names):
                 problems.append(((what,), "names must be unique"))
         for i, target in enumerate(self.motion):

@@ -142,27 +142,8 @@ def load_spec(name: str) -> GameSpec:
     path = GAMES_ROOT / name / "game.toml"
     if not path.is_file():
         raise EngineError(f"unknown game {name!r} (available: {', '.join(available()) or 'none'})")
-    spec = schema.load(GameSpec, path)
-    _check_scripts(spec, path)
-    return spec
+    return schema.load(GameSpec, path)
 
-
-def _check_scripts(spec: GameSpec, path: Path) -> None:
-    """The ``[control]`` table's action scripts exist and are scripts for this game."""
-    from neural_engine.input.script import load_script
-
-    control = spec.control
-    named = [(("control", "test", i, "script"), t.script) for i, t in enumerate(control.test)]
-    if control.round_trip is not None:
-        named.append((("control", "round_trip"), control.round_trip))
-    problems = []
-    for key, relative in named:
-        try:
-            load_script(path.parent / relative, spec.actions, spec.name)
-        except EngineError as exc:
-            problems.append(f"{path}: {schema.dotted(key)}: {exc}")
-    if problems:
-        raise schema.SchemaError(problems)
 
 
 @dataclass(frozen=True)
@@ -198,7 +179,7 @@ class Game:
         return out
 
     def script(self, relative: str):
-        """An action script of the game's folder (a control test, the round trip)."""
+        """An action script of the game's folder (an evaluation case, a control test)."""
         from neural_engine.input.script import load_script
 
         return load_script(self.folder / relative, self.spec.actions, self.spec.name)

@@ -11,9 +11,11 @@ from neural_engine.cli.options import (add_device, add_dtype, add_game, load_mod
                                        resolve_device)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
+from neural_engine.evaluation.settings import PROFILES
 from neural_engine.sampler.stream import SAMPLERS
 
 SAMPLER_NAMES = tuple(SAMPLERS)
+PROFILE_NAMES = tuple(PROFILES)
 
 
 def _samplers(text: str) -> tuple[str, ...]:
@@ -32,20 +34,26 @@ def add_parser(sub) -> None:
                                    "held-out cases; JSON and a Markdown report with plots.")
     add_game(p)
     p.add_argument("--weights", help="world-model weights (default: the game's shipped ones)")
-    p.add_argument("--sampler", type=_samplers, default=SAMPLER_NAMES,
-                   help=f"comma-separated: {', '.join(SAMPLER_NAMES)} (default: all)")
-    p.add_argument("--seconds", type=float, default=30.0, help="fidelity rollout length")
-    p.add_argument("--drift-seconds", type=float, default=300.0, help="drift rollout length")
-    p.add_argument("--drift-cases", type=int, default=2, help="cases rolled out for drift")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="full",
+                   help="full: every measure, a few minutes on one GPU; quick: what training "
+                        "validation runs, about a minute on one GPU; cpu: within 15 minutes "
+                        "on a 2-core CPU (the full profile takes hours there) (default: full)")
+    p.add_argument("--sampler", type=_samplers, default=None,
+                   help=f"comma-separated: {', '.join(SAMPLER_NAMES)} (default: the profile's)")
+    p.add_argument("--seconds", type=float, help="fidelity rollout length (default: the "
+                   "profile's; full: 30)")
+    p.add_argument("--drift-seconds", type=float, help="realism rollout length (full: 300)")
+    p.add_argument("--drift-cases", type=int, help="cases rolled out for realism (full: 2)")
     p.add_argument("--cases", type=int, help="use only the first N held-out cases")
-    p.add_argument("--teacher-steps", type=int, default=32, help="steps of the teacher sampler")
+    p.add_argument("--control-worlds", type=int, help="worlds per control test (full: 8)")
+    p.add_argument("--teacher-steps", type=int, help="steps of the teacher sampler (full: 32)")
     p.add_argument("--probe", help="action-control probe "
                    "(default: assets/<game>/probe.safetensors)")
     p.add_argument("--json", metavar="OUT.json", help="write the numbers as JSON")
     p.add_argument("--report", metavar="DIR", help="write report.md, plots and a video here")
     p.add_argument("--samples", metavar="FILE.safetensors",
-                   help="with --json: also keep the side-by-side case's generated frames "
-                        "(first 12 s) here; with --from-json: read them for the video")
+                   help="with --json: also keep the frames the report shows (contact sheets, "
+                        "the side-by-side case's first 8 s) here; with --from-json: read them")
     p.add_argument("--from-json", metavar="IN.json",
                    help="draw --report from an earlier run's JSON (say, one made on a GPU "
                         "machine without pygame) instead of evaluating")
@@ -54,7 +62,14 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
-SAMPLE_SECONDS = 12.0
+SAMPLE_SECONDS = 8.0
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` whole, never half-written."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def redraw(args: argparse.Namespace) -> int:
@@ -67,9 +82,9 @@ def redraw(args: argparse.Namespace) -> int:
         report = json.loads(Path(args.from_json).read_text())
     except (OSError, ValueError) as error:
         raise EngineError(f"not an evaluation JSON: {error}", where=args.from_json) from error
-    if not isinstance(report, dict) or not {"results", "cases", "truth_drift"} <= report.keys():
-        raise EngineError("not an evaluation JSON (no results, cases or truth_drift)",
-                          where=args.from_json)
+    if not isinstance(report, dict) or not {"results", "cases", "simulator"} <= report.keys():
+        raise EngineError("not an evaluation JSON of this engine (no results, cases or "
+                          "simulator scores)", where=args.from_json)
     game = load_game(report.get("game", args.game))
     if args.samples:
         load_samples(report, Path(args.samples), game)
@@ -80,16 +95,23 @@ def redraw(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neural_engine.evaluation.gates import passed
     from neural_engine.evaluation.probe import load_probe
     from neural_engine.evaluation.report import public, save_samples, write_report
 
     if args.from_json:
         return redraw(args)
-    from neural_engine.evaluation.runner import EvalSettings, evaluate
+    from neural_engine.evaluation.runner import evaluate
+    from neural_engine.evaluation.settings import profile
     from neural_engine.model.weights import ASSETS_ROOT
 
     for value, flag in ((args.seconds, "--seconds"), (args.drift_seconds, "--drift-seconds")):
-        if value < 1:
+        if value is not None and not value >= 1:
+            raise EngineError(f"{flag} must be at least 1")
+    for value, flag in ((args.drift_cases, "--drift-cases"), (args.cases, "--cases"),
+                        (args.control_worlds, "--control-worlds"),
+                        (args.teacher_steps, "--teacher-steps")):
+        if value is not None and value < 1:
             raise EngineError(f"{flag} must be at least 1")
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise EngineError("output folder does not exist", where=args.json)
@@ -106,14 +128,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"note: no action-control probe at {probe_path}; skipping action control",
               file=sys.stderr)
-    settings = EvalSettings(samplers=args.sampler, seconds=args.seconds,
-                            drift_seconds=args.drift_seconds, drift_cases=args.drift_cases,
-                            cases=args.cases, teacher_steps=args.teacher_steps)
-    report = evaluate(game, model, settings, probe,
-                      progress=lambda m: print(m, file=sys.stderr, flush=True))
-    report["weights"] = label
+    settings = profile(args.profile, samplers=args.sampler, seconds=args.seconds,
+                       drift_seconds=args.drift_seconds, drift_cases=args.drift_cases,
+                       cases=args.cases, control_worlds=args.control_worlds,
+                       teacher_steps=args.teacher_steps)
+    def keep(report: dict) -> None:
+        """After each sampler: the JSON so far, so a run cut short keeps what it measured."""
+        report["weights"] = label
+        if args.json:
+            write_text(Path(args.json), json.dumps(public(report), indent=2) + "\n")
+
+    report = evaluate(game, model, settings, probe, profile=args.profile,
+                      progress=lambda m: print(m, file=sys.stderr, flush=True), partial=keep)
+    keep(report)
     if args.json:
-        Path(args.json).write_text(json.dumps(public(report), indent=2) + "\n")
         print(f"wrote {args.json}")
     if args.samples:
         save_samples(report, Path(args.samples), SAMPLE_SECONDS, game.spec.tick_rate)
@@ -122,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         path = write_report(report, Path(args.report), label, game.spec.tick_rate)
         print(f"wrote {path}")
     for r in report["results"]:
-        print(f"{r['sampler']:>15}: PSNR first 2 s {r['psnr_first_2s']:.2f} dB, "
-              f"ΔDrift {r['delta_drift']:.3f}, {r['ms_per_tick']:.1f} ms/tick")
+        print(f"{r['sampler']:>22}: gates passed {passed(r['gates'])}/{len(r['gates'])}, "
+              f"PSNR first 2 s {r['fidelity']['psnr_first_2s']:.2f} dB, "
+              f"{r['ms_per_tick']:.1f} ms/tick")
     return 0

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from neural_engine.errors import EngineError
 
-COMMANDS = ("play", "datagen", "train", "eval", "bench", "validate")
+COMMANDS = ("play", "datagen", "train", "eval", "bench", "validate", "serve")
 
 
 def _module(name: str):

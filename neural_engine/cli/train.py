@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     game = load_game(args.game)
     cfg = stage_config(args.stage, args.config, args.set)
     folder = Path(args.run)
+    trainer.fast_matmuls(device)
     if args.stage == "ae":
         from neural_engine.training.autoencoder import AutoencoderStage
 

@@ -12,7 +12,7 @@ pause, ...) or what the actions do.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Hashable, Mapping, Sequence
 
 from neural_engine.errors import EngineError
 from neural_engine.input.actions import Action, ActionSpace
@@ -44,26 +44,31 @@ def merge_bindings(base: Mapping[str, Sequence[str]], overrides: Mapping[str, Se
 
 
 class ActionMapper:
-    """Held keys and summed mouse motion → one Action per tick."""
+    """Held keys and summed mouse motion → one Action per tick.
+
+    Keys are pygame's codes by default; ``code_of`` names another key identity (the
+    server keys them by the engine's key names, which its page sends).
+    """
 
     def __init__(self, space: ActionSpace, bindings: Mapping[str, Sequence[str]],
-                 mouse_sensitivity: float = 1.0):
+                 mouse_sensitivity: float = 1.0,
+                 code_of: Callable[[str], Hashable] = key_code):
         self.space = space
         self.sensitivity = mouse_sensitivity
-        self._mask_of: dict[int, int] = {}
+        self._mask_of: dict[Hashable, int] = {}
         for button, keys in bindings.items():
             bit = space.bit(button)
             for key in keys:
-                code = key_code(key)
+                code = code_of(key)
                 self._mask_of[code] = self._mask_of.get(code, 0) | bit
-        self._held: set[int] = set()
+        self._held: set[Hashable] = set()
         self._mouse = [0.0, 0.0]
 
-    def key_down(self, code: int) -> None:
+    def key_down(self, code: Hashable) -> None:
         if code in self._mask_of:
             self._held.add(code)
 
-    def key_up(self, code: int) -> None:
+    def key_up(self, code: Hashable) -> None:
         self._held.discard(code)
 
     def mouse_motion(self, dx: float, dy: float) -> None:

@@ -102,7 +102,8 @@ def norm_rotate(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor | None,
     (N, hd/2) shared by the rows or (B, N, hd/2) per row; None: the norm alone."""
     if backend == "triton" and fused_available():
         return fused_module().norm_rotate(x, weight, cos, sin, eps=eps)
-    x = F.rms_norm(x, (x.shape[-1],), weight, eps)
+    # the weight in x's precision: a float32 weight on bf16 input takes the unfused path
+    x = F.rms_norm(x, (x.shape[-1],), weight.to(x.dtype), eps)
     if cos is None:
         return x
     if cos.dim() == 3:                                      # per row: broadcast over heads

@@ -283,13 +283,17 @@ class Denoiser(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, actions: torch.Tensor,
                 time_pos: torch.Tensor, frame_mask: torch.Tensor | None = None,
                 cache: CachedKV | None = None,
-                prev: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                prev: tuple[torch.Tensor, torch.Tensor] | None = None,
+                rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """x (B, F, C, h, w), t (B, F), actions (B, F, A), time_pos (F,) or (B, F) → v like x.
 
         Uncached: ``frame_mask`` (F, F) bool says which frames each frame attends to
         (None: all). Cached: ``cache`` carries the buffers, the frame-level mask of
         every row and the kernel backend. ``prev``: each frame's predecessor, latents
         like x and levels like t (``previous_frame`` models; default: shifted x).
+        ``rotary``: ``self.rotary(time_pos)`` computed ahead, for callers whose positions
+        never change (under torch.compile a table made inside the graph is recomputed,
+        cos and sin of every element, in every kernel that reads it).
         """
         b, f = t.shape
         latents = x
@@ -301,7 +305,7 @@ class Denoiser(nn.Module):
             cond = cond + self.prev_time_mlp(timestep_embedding(prev_t, 256).to(x.dtype))
             h = h + self.prev_embed(self.patchify(prev_x.to(x.dtype)))
         mod = self.modulation(cond).view(b, f, 6, -1)                    # (B, F, 6, D)
-        cos, sin = self.rotary(time_pos)
+        cos, sin = self.rotary(time_pos) if rotary is None else rotary
         mask = None
         if cache is None and frame_mask is not None:
             mask = self.token_mask(frame_mask)                           # (Nq, Nk)

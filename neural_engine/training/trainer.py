@@ -93,16 +93,27 @@ def wrap(module: torch.nn.Module, env: Distributed) -> torch.nn.Module:
     return DistributedDataParallel(module, device_ids=ids)
 
 
-def compiled(module: torch.nn.Module, enabled: bool):
+def fast_matmuls(device: torch.device | str) -> None:
+    """On CUDA, float32 matmuls and convolutions in TF32. Training computes its heavy
+    parts in bfloat16 already; what stays float32 (the distillation's rollouts through
+    the streaming sampler, captured as CUDA graphs when the stage is built) then runs on
+    the matrix units too. Call before building a stage."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def compiled(module: torch.nn.Module, enabled: bool, mode: str = "default"):
     """``module``'s forward under torch.compile when ``enabled`` (a CUDA training step).
 
     On a small model the eager step is bound by hundreds of memory-bound elementwise
-    kernels (layer norms, modulation, gates, rotary); Inductor fuses them. The first
-    call compiles (about a minute); if compiling fails, training goes on eagerly.
+    kernels (layer norms, modulation, gates, rotary); Inductor fuses them, and in mode
+    ``reduce-overhead`` replays the compiled forward and backward as CUDA graphs. The
+    first call compiles (about a minute); if compiling fails, training goes on eagerly.
     """
     if not enabled:
         return module
-    fast = torch.compile(module)
+    fast = torch.compile(module, mode=mode)
     failed = False
 
     def forward(*args, **kwargs):

@@ -7,6 +7,7 @@ agent never looks at them)."""
 
 import dataclasses
 import importlib
+import sys
 
 import pytest
 import torch
@@ -16,6 +17,11 @@ from neural_engine.evaluation.cases import load_cases
 from neural_engine.games import GAMES_ROOT, Game, available, default_game, load_game
 from neural_engine.input.keys import check_key_name
 from neural_engine.packs import load_pack
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 
 GAMES = available()
 AGENT_TICKS = 900               # the maze's agent backs up only when stuck: ~700 ticks
@@ -170,25 +176,50 @@ def test_motion_hook_matches_the_control_table(game):
     assert ((moved != still).any(-1).float().mean((1, 2)) > 0.05).all(), "visibly, at once"
 
 
-def test_control_scripts_play_and_the_round_trip_returns(game):
+def _controls(game: Game) -> dict:
+    """The game's eval/controls.toml as plain data (the evaluation owns its schema)."""
+    return tomllib.loads((game.folder / "eval" / "controls.toml").read_text())
+
+
+def _play_script(game: Game, seed: int, script: str) -> tuple[torch.Tensor, tuple]:
+    spec = game.spec
+    actions = spec.actions.encode(game.script(script).actions(spec.actions, spec.tick_rate))
+    sim = game.simulator(batch=1)
+    sim.reset([seed])
+    states = [sim.state()]
+    for a in actions:
+        sim.step(a[None])
+        states.append(sim.state())
+    return torch.stack(states, 1), sim.state_names                          # (1, T + 1, S)
+
+
+def test_control_tests_name_motion_axes_and_their_scripts_do_what_they_say(game):
     control, spec = game.spec.control, game.spec
-    assert control.test and control.round_trip
-    seed = load_cases(game)[0].case[0].seed
-    for script in [t.script for t in control.test] + [control.round_trip]:
-        actions = spec.actions.encode(game.script(script).actions(spec.actions, spec.tick_rate))
-        sim = game.simulator(batch=1)
-        sim.reset([seed])
-        states = [sim.state()]
-        for a in actions:
-            sim.step(a[None])
-            states.append(sim.state())
-        states = torch.stack(states, 1)
-        motion = control.classes(game.motion(states, sim.state_names))
-        assert (motion != 0).any(), f"{script} moves the player"
-        if script == control.round_trip:
-            fields = [sim.state_names.index(n) for n in control.state]
-            start, end = states[0, 0, fields], states[0, -1, fields]
-            assert torch.allclose(start, end, atol=1e-3), f"{script}: {start} → {end}"
+    tests = _controls(game)["test"]
+    kinds = {t["kind"] for t in tests}
+    assert {"hold", "blocked", "loop", "still"} <= kinds
+    for test in tests:
+        assert all(s >= spec.seeds.held_out for s in test["seeds"]), test["name"]
+        if "axis" in test:
+            assert test["axis"] in control.names, test["name"]
+        if "button" in test:
+            assert test["button"] in spec.actions.buttons, test["name"]
+        if test["kind"] not in ("hold", "blocked", "loop"):
+            continue
+        states, names = _play_script(game, test["seeds"][0], "eval/" + test["script"])
+        motion = control.classes(game.motion(states, names))[0]              # (T, M)
+        along = motion[:, control.names.index(test["axis"])]
+        if test["kind"] == "hold":
+            assert (along != 0).float().mean() > 0.1, f"{test['name']} moves the player"
+        elif test["kind"] == "blocked":
+            # the wall stops the player and it stays stopped with the key held
+            assert (along[:20] == test.get("sign", 1)).any() and (along[-20:] == 0).all()
+        else:
+            fields = [names.index(n) for n in control.state]
+            before = round(test["before"] * spec.tick_rate) + 1                # state after it
+            start, end = states[0, before, fields], states[0, -1, fields]
+            assert torch.allclose(start, end, atol=1e-3), f"{test['name']}: {start} → {end}"
+            assert (motion != 0).any(), f"{test['name']} moves in between"
 
 
 # -- the agent --------------------------------------------------------------------------

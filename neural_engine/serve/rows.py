@@ -1,0 +1,142 @@
+"""The frames of every row, stepped together: the simulator's, or the world model's pool.
+
+``Rows`` is what the server steps each tick: ``start(seat, start)`` begins a world in
+a row and returns its first frame, ``stop(seat)`` ends it, and ``step(actions)``
+advances every live row under its action (one row of ``actions`` (N, A) per seat)
+and returns the rows that have a new frame, each (H, W, 3) uint8 (views of a buffer
+that the next step overwrites). ``delay`` is how many ticks after an action the
+first frame conditioned on it comes out.
+
+- ``SimRows``: the game's ground-truth simulator, one environment per row (a game's
+  simulator resets all its environments at once, so each row has its own); delay 0.
+- ``NeuralRows``: the world model's ``StreamPool``, all rows in one batched pass (a
+  CUDA graph on a GPU), one host copy of all frames per tick. A row's context frames
+  are rendered by the simulator at its start state (or are its start image); it shows
+  the last of them until its window has filled; delay W − 1.
+
+Rows know nothing about players, sockets or codecs; all calls come from one thread.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from neural_engine.errors import EngineError
+from neural_engine.games import Game
+from neural_engine.runtime.batch import StreamPool
+from neural_engine.runtime.frame_source import StartState
+from neural_engine.runtime.image_start import ImageStart
+
+
+class Rows(Protocol):
+    name: str
+    capacity: int
+    delay: int
+
+    def start(self, seat: int, start: StartState) -> np.ndarray: ...
+
+    def stop(self, seat: int) -> None: ...
+
+    def step(self, actions: torch.Tensor) -> dict[int, np.ndarray]: ...
+
+
+def _poses(start: StartState) -> torch.Tensor | None:
+    return None if start.pose is None else torch.tensor([start.pose], dtype=torch.float32)
+
+
+class SimRows:
+    """One simulator environment per row, stepped one after another on the CPU."""
+
+    name = "sim"
+    delay = 0
+
+    def __init__(self, game: Game, capacity: int):
+        self.game, self.capacity = game, capacity
+        self.sims = [game.simulator(batch=1, device="cpu") for _ in range(capacity)]
+        self.live = [False] * capacity
+
+    def start(self, seat: int, start: StartState) -> np.ndarray:
+        self.live[seat] = True
+        return self.sims[seat].reset([start.seed], _poses(start))[0].numpy()
+
+    def stop(self, seat: int) -> None:
+        self.live[seat] = False
+
+    def step(self, actions: torch.Tensor) -> dict[int, np.ndarray]:
+        return {seat: self.sims[seat].step(actions[seat:seat + 1])[0].numpy()
+                for seat in range(self.capacity) if self.live[seat]}
+
+
+class NeuralRows:
+    """The world model's stream pool; seat i may sit in any of its slots."""
+
+    name = "neural"
+
+    def __init__(self, game: Game, pool: StreamPool, context_frames: int = 2):
+        spec = game.spec
+        self.spec, self.pool, self.capacity = spec, pool, pool.capacity
+        self.context_frames = context_frames
+        self.delay = pool.sampler.cfg.window - 1
+        self.sim = game.simulator(batch=1, device="cpu")    # renders context frames
+        self.slot_of: dict[int, int] = {}
+        n, a = pool.capacity, spec.actions.dim
+        cuda = pool.device.type == "cuda"
+        self._actions = torch.zeros(n, a, pin_memory=cuda)               # (N, A) by slot
+        self._previous = torch.zeros(n, a)
+        self._device_actions = torch.zeros(n, a, device=pool.device, dtype=pool.dtype)
+        self._host = torch.zeros(n, spec.height, spec.width, 3, dtype=torch.uint8,
+                                 pin_memory=cuda)                        # (N, H, W, 3)
+        self._frames = self._host.numpy()
+        self._images: dict[str, np.ndarray] = {}
+
+    def _context(self, start: StartState) -> torch.Tensor:
+        """Context frames (Fc, H, W, 3) uint8 of a start state."""
+        if isinstance(start, ImageStart) and start.image:
+            if start.image not in self._images:
+                from pathlib import Path
+
+                from neural_engine.packs.files import read_png
+
+                self._images[start.image] = read_png(Path(start.image),
+                                                     (self.spec.width, self.spec.height))
+            frame = torch.from_numpy(self._images[start.image])
+            return frame.expand(self.context_frames, -1, -1, -1)
+        frames = [self.sim.reset([start.seed], _poses(start))[0]]
+        idle = torch.zeros(1, self.spec.actions.dim)
+        for _ in range(self.context_frames - 1):
+            frames.append(self.sim.step(idle)[0])
+        return torch.stack(frames)
+
+    def start(self, seat: int, start: StartState) -> np.ndarray:
+        if seat in self.slot_of:
+            self.stop(seat)
+        context = self._context(start)
+        slot = self.pool.join_frames(context, seed=start.seed)
+        self.slot_of[seat] = slot
+        self._previous[slot] = 0.0
+        return context[-1].numpy().copy()
+
+    def stop(self, seat: int) -> None:
+        slot = self.slot_of.pop(seat, None)
+        if slot is None:
+            raise EngineError(f"seat {seat} has no world")
+        self.pool.leave(slot)
+
+    def step(self, actions: torch.Tensor) -> dict[int, np.ndarray]:
+        if not self.slot_of:
+            return {}
+        self._actions.zero_()
+        for seat, slot in self.slot_of.items():
+            self._actions[slot] = actions[seat]
+        changed = (self._actions != self._previous).any(1).tolist()
+        self._previous.copy_(self._actions)
+        self._device_actions.copy_(self._actions, non_blocking=True)
+        frames, ready = self.pool.step(self._device_actions, changed)
+        if not any(ready):
+            return {}
+        self._host.copy_(frames)                              # one copy for every row
+        return {seat: self._frames[slot] for seat, slot in self.slot_of.items()
+                if ready[slot]}
