@@ -1,12 +1,17 @@
 """Source games: their specification (``game.toml``) and the contract their code meets.
 
 A source game lives in ``games/<name>/``: a ``game.toml`` (resolution, tick rate,
-action space, default bindings) and a Python package exposing ``Simulator`` and
-``Agent`` classes that follow the protocols below. The engine finds a game by name
-and never knows anything game-specific beyond this contract.
+action space, default bindings, the fields of a start pose, which seeds are held out,
+how its control is measured) and a Python package exposing ``Simulator`` and
+``Agent`` classes that follow the protocols below, and a ``motion(fields)`` hook: the
+true motion between consecutive states (see ``neural_engine.control``). The engine
+finds a game by name and never knows anything game-specific beyond this contract;
+``games/games.toml`` names the game that plays when nobody names one.
 
 Simulators are batched (B environments stepped together), deterministic given
 (seed, actions), and written with torch so they run on the CPU or on the training GPU.
+``docs/adding_a_game.md`` walks through writing one; ``tests/games/test_contract.py``
+checks every game under ``games/`` against this contract.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Protocol, Sequence
 import torch
 
 from neural_engine import schema
+from neural_engine.control import Control
 from neural_engine.errors import EngineError
 from neural_engine.input.actions import ActionSpace
 from neural_engine.input.keys import check_key_name
@@ -27,8 +33,23 @@ from neural_engine.schema import bounds
 
 
 @dataclass(frozen=True)
+class Seeds:
+    """How a game's world seeds are split: training draws seeds below ``held_out``;
+    every held-out world (evaluation cases, validation clips, the drift measure's bank
+    of real frames) takes a seed at or above it."""
+
+    held_out: int = field(default=1 << 30, metadata=bounds(1, 2**62))
+
+
+@dataclass(frozen=True)
 class GameSpec:
-    """Everything the engine needs to know about a game, read from its game.toml."""
+    """Everything the engine needs to know about a game, read from its game.toml.
+
+    ``pose`` names the state fields a start pose gives (the maze: x, y, angle), in the
+    order a pack's ``pose = [...]`` lists them; ``control`` says how the evaluation
+    measures that the world answers the input (``neural_engine.control``); ``seeds``
+    which world seeds are held out of training.
+    """
 
     name: str
     title: str
@@ -37,9 +58,16 @@ class GameSpec:
     tick_rate: int = field(metadata=bounds(1, 240))
     actions: ActionSpace
     bindings: dict[str, tuple[str, ...]]
+    pose: tuple[str, ...] = field(metadata=bounds(1, 8))
+    control: Control
+    seeds: Seeds = Seeds()
 
     def check(self) -> list[tuple[tuple, str]]:
         problems = []
+        for i, button in enumerate(self.control.latency):
+            if button not in self.actions.buttons:
+                problems.append((("control", "latency", i), f"not a button of this game "
+                                 f"(buttons: {', '.join(self.actions.buttons)})"))
         for axis, size in (("width", self.width), ("height", self.height)):
             if size % 8:
                 problems.append(((axis,), f"{size} is not a multiple of 8"))
@@ -62,7 +90,9 @@ class Simulator(Protocol):
     state_names: tuple[str, ...]
 
     def reset(self, seeds: Sequence[int], poses: torch.Tensor | None = None) -> torch.Tensor:
-        """Start each environment from its seed (and pose, if given); (B, H, W, 3) uint8."""
+        """Start each environment from its seed and, if given, its pose (B, P): the state
+        fields ``GameSpec.pose`` names, in the state's units; a pose the game refuses
+        (inside a wall) raises EngineError. Frames (B, H, W, 3) uint8."""
 
     def step(self, actions: torch.Tensor) -> torch.Tensor:
         """Advance one tick with actions (B, A); return frames (B, H, W, 3) uint8."""
@@ -84,10 +114,27 @@ class Agent(Protocol):
 
 
 GAMES_ROOT = Path(importlib.import_module("games").__file__).parent
+SETTINGS = GAMES_ROOT / "games.toml"
 
 
 def available() -> list[str]:
     return sorted(p.parent.name for p in GAMES_ROOT.glob("*/game.toml"))
+
+
+@dataclass(frozen=True)
+class GamesSettings:
+    """``games/games.toml``: settings about the collection of games."""
+
+    default: str
+
+
+def default_game() -> str:
+    """The game that plays when no command-line option or pack names one."""
+    settings = schema.load(GamesSettings, SETTINGS)
+    if settings.default not in available():
+        raise EngineError(f"default: unknown game {settings.default!r} (available: "
+                          f"{', '.join(available()) or 'none'})", where=str(SETTINGS))
+    return settings.default
 
 
 @lru_cache(maxsize=None)
@@ -96,6 +143,7 @@ def load_spec(name: str) -> GameSpec:
     if not path.is_file():
         raise EngineError(f"unknown game {name!r} (available: {', '.join(available()) or 'none'})")
     return schema.load(GameSpec, path)
+
 
 
 @dataclass(frozen=True)
@@ -107,6 +155,34 @@ class Game:
 
     def _module(self):
         return importlib.import_module(self.module_name)
+
+    @property
+    def folder(self) -> Path:
+        return GAMES_ROOT / self.spec.name
+
+    def motion(self, states: torch.Tensor, state_names: Sequence[str]) -> torch.Tensor:
+        """True motion (..., T - 1, M) between consecutive states (..., T, S) named by
+        ``state_names``, through the game's ``motion`` hook; M = the ``[control]``
+        table's motion targets, in order."""
+        control = self.spec.control
+        missing = [n for n in control.state if n not in state_names]
+        if missing:
+            raise EngineError(f"[control] state names {', '.join(missing)}, which the "
+                              f"state lacks (it has {', '.join(state_names)})",
+                              where=self.spec.name)
+        fields = states[..., [list(state_names).index(n) for n in control.state]]
+        out = self._module().motion(fields)
+        expected = (*states.shape[:-2], states.shape[-2] - 1, len(control.motion))
+        if tuple(out.shape) != expected:
+            raise EngineError(f"the motion hook returned {tuple(out.shape)}, not {expected}",
+                              where=self.spec.name)
+        return out
+
+    def script(self, relative: str):
+        """An action script of the game's folder (an evaluation case, a control test)."""
+        from neural_engine.input.script import load_script
+
+        return load_script(self.folder / relative, self.spec.actions, self.spec.name)
 
     def simulator(self, batch: int = 1, device: torch.device | str = "cpu") -> Simulator:
         return self._module().Simulator(self.spec, batch=batch, device=torch.device(device))
@@ -120,6 +196,7 @@ class Game:
         return cls(self.spec, batch=batch, device=torch.device(device), seed=seed)
 
 
-def load_game(name: str) -> Game:
-    spec = load_spec(name)
-    return Game(spec=spec, module_name=f"games.{name}")
+def load_game(name: str | None = None) -> Game:
+    """The game called ``name`` (default: ``default_game()``)."""
+    spec = load_spec(name if name is not None else default_game())
+    return Game(spec=spec, module_name=f"games.{spec.name}")

@@ -13,7 +13,7 @@ import torch
 
 from neural_engine.bench import (VARIANTS, BenchSettings, bench_point, latency, latency_probe,
                                  machine_limits, markdown, targets)
-from neural_engine.cli.options import (add_device, add_dtype, add_pin_cpu, load_model,
+from neural_engine.cli.options import (add_device, add_dtype, add_game, add_pin_cpu, load_model,
                                        parse_dtype, resolve_device)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
                                    "peak memory and the fraction of the machine's floor, "
                                    "for N streams and each variant (eager, CUDA graph, "
                                    "torch.compile, Triton kernels).")
-    p.add_argument("--game", default="maze")
+    add_game(p)
     p.add_argument("--weights", help="world-model weights (default: the game's shipped "
                    "weights, else random weights of --size)")
     p.add_argument("--size", default=None, help="random weights of this registry size "
@@ -152,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     variants = args.variants or (VARIANTS if gpu else ("eager",))
     settings = BenchSettings(ticks=args.ticks, warmup=args.warmup, variants=variants,
                              compile_mode=args.compile_mode)
-    model, weights_label = load_model(args.game, args.weights, args.size, device, dtype)
+    game = load_game(args.game)
+    model, weights_label = load_model(game.spec.name, args.weights, args.size, device, dtype)
     max_frames = model.config.denoiser.max_frames
     machine = (torch.cuda.get_device_name(device) if gpu
                else f"CPU {platform.processor() or platform.machine()}, "
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     limits = machine_limits(device, dtype)
     print(f"{machine}: {limits['matmul_tflops']:.1f} TFLOP/s ({limits['matmul']}), "
           f"{limits['bandwidth_gbs']:.0f} GB/s", flush=True)
-    report = {"game": args.game, "weights": weights_label, "machine": machine,
+    report = {"game": game.spec.name, "weights": weights_label, "machine": machine,
               "device": str(device), "dtype": str(dtype)[6:], "torch": torch.__version__,
               "kernels": {"available": fused_available(),
                           "triton": fused_runs_triton(device)},
@@ -178,8 +179,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             cfg = replace(SamplerConfig(), window=w, ring=ring, sink=args.sink)
             if not args.no_latency and report["latency"] is None:
-                report["latency"] = latency(model, cfg, latency_probe(load_game(args.game),
-                                                                      model))
+                report["latency"] = latency(model, cfg, latency_probe(game, model))
             for n in streams:
                 report["rows"].append(bench_point(model, cfg, max(n, 1), device, settings,
                                                   limits, progress=lambda s: print(s, flush=True)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from neural_engine.cli.options import add_device, resolve_device
+from neural_engine.cli.options import add_device, add_game, resolve_device
 from neural_engine.data.datagen import generate
 from neural_engine.games import load_game
 
@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
                        description="Run the game's exploring agent in its simulator and write "
                                    "sharded clips (frames, actions, true state). Re-running the "
                                    "same command resumes an interrupted run.")
-    p.add_argument("--game", default="maze", help="source game (default: maze)")
+    add_game(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--episodes", type=int, default=64, help="number of episodes (worlds)")
     p.add_argument("--frames", type=int, default=256, help="frames per episode")

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from neural_engine.cli.options import add_device, add_dtype, load_model, parse_dtype, resolve_device
+from neural_engine.cli.options import (add_device, add_dtype, add_game, load_model, parse_dtype,
+                                       resolve_device)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 from neural_engine.evaluation.settings import PROFILES
@@ -31,7 +32,7 @@ def add_parser(sub) -> None:
                        description="Fidelity per horizon, drift, action control, response "
                                    "latency and throughput for each sampler, on the game's "
                                    "held-out cases; JSON and a Markdown report with plots.")
-    p.add_argument("--game", default="maze")
+    add_game(p)
     p.add_argument("--weights", help="world-model weights (default: the game's shipped ones)")
     p.add_argument("--profile", choices=PROFILE_NAMES, default="full",
                    help="full: every measure, a few minutes on one GPU; quick: what training "
@@ -115,9 +116,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise EngineError("output folder does not exist", where=args.json)
     game = load_game(args.game)
+    name = game.spec.name
     device = resolve_device(args.device)
-    model, label = load_model(args.game, args.weights, None, device, parse_dtype(args, device))
-    probe_path = Path(args.probe) if args.probe else ASSETS_ROOT / args.game / "probe.safetensors"
+    model, label = load_model(name, args.weights, None, device, parse_dtype(args, device))
+    probe_path = Path(args.probe) if args.probe else ASSETS_ROOT / name / "probe.safetensors"
     probe = None
     if probe_path.is_file():
         probe = load_probe(probe_path, device)

@@ -10,6 +10,11 @@ import torch
 from neural_engine.errors import EngineError
 
 
+def add_game(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--game", default=None, metavar="NAME",
+                        help="a game under games/ (default: the one games/games.toml names)")
+
+
 def add_device(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     parser.add_argument("--device", default=default,
                         help=f"cpu, cuda, cuda:N or auto (default: {default})")

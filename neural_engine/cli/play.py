@@ -41,7 +41,8 @@ GPU_ADVICE = ("close other programs using the GPU, pick a lighter sampler (--sam
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--game", default=None, help="which game (default: maze, or the pack's)")
+    p.add_argument("--game", default=None, help="which game (default: the pack's, else the "
+                   "one games/games.toml names)")
     p.add_argument("--engine", choices=("auto", "sim", "neural"), default="auto",
                    help="frame source: the neural world model, the ground-truth simulator, "
                         "or auto (the pack's choice; else neural when weights exist)")
@@ -218,7 +219,7 @@ def _release_gpu() -> None:
 # -- the pieces -----------------------------------------------------------------------
 def _game(args: argparse.Namespace, pack: ScenarioPack | None) -> Game:
     if pack is None:
-        return load_game(args.game or "maze")
+        return load_game(args.game)
     if args.game is not None and args.game != pack.game.name:
         raise EngineError(f"--game {args.game}: the pack is for {pack.game.name!r}")
     if args.seed is not None:

@@ -43,7 +43,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="serve the game to browsers, many players on one pool",
                        description="Serve a page and one WebSocket per player; each player "
                                    "steers their own row of one batched stream pool.")
-    p.add_argument("--game", default=None, help="which game (default: maze, or the pack's)")
+    p.add_argument("--game", default=None, help="which game (default: the pack's, else the "
+                   "one games/games.toml names)")
     p.add_argument("--pack", metavar="PACK", help="a scenario pack: start states, bindings, "
                    "sampler, and the kiosk rules every row follows (attract mode, idle "
                    "reset, session limit)")
@@ -98,7 +99,7 @@ def add_parser(sub) -> None:
 # -- checks ---------------------------------------------------------------------------
 def _game(args, pack: ScenarioPack | None) -> Game:
     if pack is None:
-        return load_game(args.game or "maze")
+        return load_game(args.game)
     if args.game is not None and args.game != pack.game.name:
         raise EngineError(f"--game {args.game}: the pack is for {pack.game.name!r}")
     return load_game(pack.game.name)

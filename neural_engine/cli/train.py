@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from neural_engine import schema
-from neural_engine.cli.options import add_device, resolve_device
+from neural_engine.cli.options import add_device, add_game, resolve_device
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("stage", choices=("ae", "teacher", "rolling", "probe"),
                    help="ae, teacher, rolling: the world model's stages; probe: the "
                         "action-control probe that evaluation uses")
-    p.add_argument("--game", default="maze")
+    add_game(p)
     # --run-dir first: torchrun's own parser reads a bare --run as an ambiguous
     # abbreviation of its --run-path and stops
     p.add_argument("--run-dir", "--run", dest="run", required=True,

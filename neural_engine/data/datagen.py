@@ -75,7 +75,7 @@ def _run_shard(game: Game, info: DatasetInfo, shard: int, device: torch.device,
     nb = len(info.buttons)
     for start in range(episodes.start, episodes.stop, info.batch):
         ids = list(range(start, min(start + info.batch, episodes.stop)))
-        world_seeds = [episode_seed(info.seed, i) for i in ids]
+        world_seeds = [episode_seed(info.seed, i, game.spec.seeds.held_out) for i in ids]
         sim = game.simulator(batch=len(ids), device=device)
         agent = game.agent(batch=len(ids), device=device, seed=episode_seed(info.seed + 1, start))
         first = sim.reset(world_seeds)

@@ -237,7 +237,10 @@ class _Checker:
                         images[start.name] = path
                     except EngineError as exc:
                         self.at(("start", i, "image"), exc.message)
-            if start.pose is not None:
+            if start.pose is not None and len(start.pose) != len(game.pose):
+                self.at(("start", i, "pose"), f"{len(start.pose)} values; a pose of "
+                        f"{game.name} is [{', '.join(game.pose)}]")
+            elif start.pose is not None:
                 sim = sim or Game(game, f"games.{game.name}").simulator(batch=1)
                 self.pose(sim, i, start)
         return images

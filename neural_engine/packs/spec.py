@@ -10,7 +10,8 @@ overrides bindings and mouse sensitivity; sets sampler options; scripts a timeli
     [[start]]
     name = "hall"
     seed = 7
-    pose = [3.5, 5.5, 0.0]      # x, y (tiles), angle (radians); default: the map's start
+    pose = [3.5, 5.5, 0.0]      # the fields game.toml's `pose` names (the maze: x, y in
+                                # tiles, angle in radians); default: the map's start
 
     [controls]
     mouse_sensitivity = 1.5

@@ -50,7 +50,7 @@ def test_scripted_recording_is_deterministic(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--game", "kart"], "error: unknown game 'kart' (available: maze)"),
+    (["--game", "kart"], "error: unknown game 'kart' (available: dungeon, maze)"),
     (["--bind", "forward=wq"], "error: --bind: forward: unknown key name 'wq'"),
     (["--headless", "--record", "/no/such/folder/x.mp4"],
      "error: /no/such/folder/x.mp4: recording folder does not exist"),

@@ -100,7 +100,7 @@ def test_a_pack_without_starts_or_timeline_uses_the_game_defaults(write_pack):
      r"pack\.toml:5: start\[0\]\.pose: the game refuses this pose: a start pose puts the "
      r"player inside a wall"),
     ('game = "maze"\n[[start]]\nname = "a"\npose = [1.5, 3.5]\n',
-     r"pack\.toml:4: start\[0\]\.pose: the game refuses this pose: poses must be \(1, 3\)"),
+     r"pack\.toml:4: start\[0\]\.pose: 2 values; a pose of maze is \[x, y, angle\]"),
     ('game = "maze\n', r"pack\.toml: not valid TOML"),
 ])
 def test_each_mistake_names_file_line_and_key(write_pack, text, expected):
