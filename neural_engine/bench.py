@@ -267,16 +267,14 @@ def _counted(count) -> dict:
 
 def latency_probe(game, model: WorldModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Real context (two frames of a held-out world) and the input change to time."""
-    from neural_engine.data.shards import HELD_OUT_SEED_BASE
-
     sim = game.simulator(batch=1)
-    first = sim.reset([HELD_OUT_SEED_BASE])
+    first = sim.reset([game.spec.seeds.held_out])
     idle = torch.zeros(1, model.config.action_dim)
     context = torch.stack([first, sim.step(idle)], 1)                      # (1, 2, H, W, 3)
     space = game.spec.actions
     change = torch.zeros(space.dim)
-    button = "turn_right" if "turn_right" in space.buttons else space.buttons[0]
-    change[space.buttons.index(button)] = 1.0
+    for button in game.spec.control.latency:
+        change[space.buttons.index(button)] = 1.0
     return context, torch.zeros(1, 2, space.dim), change
 
 

@@ -83,7 +83,8 @@ class TrainingAgent(Agent):
             len(COMBOS) - 1)
         spell = self._table[combo].clone()
         spell[:, self._run] = (self._moves[combo] & (r[:, 2] < p.run_share)).float()
-        turn = (p.mouse[0] + (p.mouse[1] - p.mouse[0]) * r[:, 3]) * torch.where(r[:, 4] < 0.5, -1.0, 1.0)
+        side = torch.where(r[:, 4] < 0.5, -1.0, 1.0)
+        turn = (p.mouse[0] + (p.mouse[1] - p.mouse[0]) * r[:, 3]) * side
         if self._mouse_dx is not None:
             spell[:, self._mouse_dx] = torch.where(self._mouse_combo[combo], turn, 0.0)
         lo = torch.where(start, p.spell_ticks[0], p.explore_ticks[0])

@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     probe_path = Path(args.probe) if args.probe else ASSETS_ROOT / name / "probe.safetensors"
     probe = None
     if probe_path.is_file():
-        probe = load_probe(probe_path, device)
+        probe = load_probe(probe_path, device,
+                           tuple(m.scale for m in game.spec.control.motion))
     elif args.probe:
         raise EngineError("probe file not found", where=args.probe)
     else:

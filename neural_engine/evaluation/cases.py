@@ -1,7 +1,7 @@
 """Held-out evaluation cases, fixed in the repository so every checkpoint does the same work.
 
-A game's ``eval/cases.toml`` lists worlds by seed (all at or above
-``HELD_OUT_SEED_BASE``, which training never draws) and who plays each: the exploring
+A game's ``eval/cases.toml`` lists worlds by seed (all at or above the game's
+``[seeds] held_out``, which training never draws) and who plays each: the exploring
 agent, or an action script from the same folder. ``materialize`` replays them in the
 simulator: the context frames the model starts from, the actions of every tick, and
 the true frames and states those actions produce: the ground truth of every rollout.
@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 
 from neural_engine import schema
-from neural_engine.data.shards import HELD_OUT_SEED_BASE
 from neural_engine.errors import EngineError
 from neural_engine.games import GAMES_ROOT, Game
 from neural_engine.input.script import load_script
@@ -26,7 +25,7 @@ from neural_engine.schema import bounds
 @dataclass(frozen=True)
 class Case:
     name: str
-    seed: int = field(metadata=bounds(HELD_OUT_SEED_BASE, 2**62))
+    seed: int = field(metadata=bounds(1, 2**62))      # held out: checked against the game
     script: str | None = None          # an action script beside cases.toml; else the agent
 
 
@@ -56,7 +55,12 @@ def load_cases(game: Game, path: Path | None = None) -> tuple[CaseSet, Path]:
     path = path or GAMES_ROOT / game.spec.name / "eval" / "cases.toml"
     if not path.is_file():
         raise EngineError("no evaluation cases for this game", where=str(path))
-    return schema.load(CaseSet, path), path.parent
+    cases = schema.load(CaseSet, path)
+    low = [c.name for c in cases.case if c.seed < game.spec.seeds.held_out]
+    if low:
+        raise EngineError(f"cases {', '.join(low)} take training seeds (held-out seeds start "
+                          f"at {game.spec.seeds.held_out})", where=str(path))
+    return cases, path.parent
 
 
 @torch.no_grad()

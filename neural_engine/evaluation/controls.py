@@ -6,8 +6,9 @@ start pose with a few idle context frames and then plays an action script (or no
 input). The simulator replays the same actions for the truth. What a test measures
 depends on its kind:
 
-- ``follow``: per-tick accuracy of the probe's turn, move and strafe classes on the
-  generated frames against the true motion (every test reports these);
+- ``follow``: per-tick accuracy of the probe's classes of every scored motion target
+  (``[control]`` in game.toml; the maze's turn, move, strafe) on the generated frames
+  against the true motion (every test reports these);
 - ``hold``: a held key: of the ticks on which the simulator moves along ``axis``, the
   share the probe reads as moving the same way;
 - ``blocked``: walking into a wall: of the ticks on which ``button`` is held but the
@@ -29,11 +30,9 @@ from typing import Literal
 import torch
 
 from neural_engine import schema
-from neural_engine.data.shards import HELD_OUT_SEED_BASE
 from neural_engine.errors import EngineError
 from neural_engine.evaluation.cases import Replay
 from neural_engine.evaluation.metrics import psnr
-from neural_engine.evaluation.probe import AXES, classes, motion_targets
 from neural_engine.games import GAMES_ROOT, Game
 from neural_engine.input.script import load_script
 from neural_engine.schema import bounds
@@ -50,15 +49,15 @@ class ControlTest:
     seeds: tuple[int, ...] = field(metadata=bounds(1, 1024))
     script: str | None = None           # an action script beside controls.toml; else idle
     seconds: float | None = field(default=None, metadata=bounds(0.1, 3600.0))
-    axis: Literal["turn", "move", "strafe"] = "turn"
+    axis: str | None = None             # a motion target of the game's [control] table
     button: str | None = None           # blocked: the button that pushes against the wall
     sign: Literal[-1, 1] = 1            # blocked: the way the button moves along ``axis``
     before: float = field(default=0.0, metadata=bounds(0.0, 3600.0))    # loop: seconds
 
     def check(self) -> list[tuple[tuple, str]]:
         problems = []
-        if any(s < HELD_OUT_SEED_BASE for s in self.seeds):
-            problems.append((("seeds",), f"seeds must be held out (at least {HELD_OUT_SEED_BASE})"))
+        if self.kind in ("hold", "blocked") and self.axis is None:
+            problems.append((("axis",), f"a {self.kind} test names the motion it measures"))
         if self.kind == "blocked" and self.button is None:
             problems.append((("button",), "a blocked test names the button it holds"))
         if self.script is None and self.seconds is None:
@@ -73,10 +72,25 @@ class ControlSet:
 
 
 def load_controls(game: Game, path: Path | None = None) -> tuple[ControlSet, Path]:
+    """The game's tests, each checked against its game: held-out seeds, a motion target
+    of its ``[control]`` table as the axis, a button of its action space."""
     path = path or GAMES_ROOT / game.spec.name / "eval" / "controls.toml"
     if not path.is_file():
         raise EngineError("no control tests for this game", where=str(path))
-    return schema.load(ControlSet, path), path.parent
+    controls = schema.load(ControlSet, path)
+    spec, problems = game.spec, []
+    for test in controls.test:
+        if min(test.seeds) < spec.seeds.held_out:
+            problems.append(f"{test.name}: seeds must be held out (at least "
+                            f"{spec.seeds.held_out})")
+        if test.axis is not None and test.axis not in spec.control.names:
+            problems.append(f"{test.name}: axis {test.axis!r} is not a motion target of the "
+                            f"game ({', '.join(spec.control.names)})")
+        if test.button is not None and test.button not in spec.actions.buttons:
+            problems.append(f"{test.name}: {test.button!r} is not a button of the game")
+    if problems:
+        raise EngineError("; ".join(problems), where=str(path))
+    return controls, path.parent
 
 
 @torch.no_grad()
@@ -114,31 +128,31 @@ class _NoAgent:
         return torch.zeros(sim.batch, sim.spec.actions.dim)
 
 
-def true_classes(replay: Replay) -> torch.Tensor:
-    """(B, T − 1, 3) classes of the true motion between consecutive frames."""
-    return classes(motion_targets(replay.states, replay.state_names))
+def true_classes(game: Game, replay: Replay) -> torch.Tensor:
+    """(B, T − 1, M) classes of the true motion between consecutive frames."""
+    return game.spec.control.classes(game.motion(replay.states, replay.state_names))
 
 
-def axis_accuracy(read: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
-    """Per-tick class accuracy of each axis: readings and truth (..., 3) classes."""
+def axis_accuracy(read: torch.Tensor, truth: torch.Tensor, axes: tuple[str, ...],
+                  scored: tuple[str, ...]) -> dict[str, float]:
+    """Per-tick class accuracy of each scored axis: readings and truth (..., M) classes
+    over the motion targets ``axes``."""
     hits = (read == truth).float().flatten(0, -2).mean(0)
-    return {axis: hit.item() for axis, hit in zip(AXES, hits)}
+    return {axis: hits[axes.index(axis)].item() for axis in scored}
 
 
-def held_fraction(read: torch.Tensor, truth: torch.Tensor, axis: str) -> tuple[float, int]:
-    """Of the ticks where the truth moves along ``axis``, the share read the same way."""
-    i = AXES.index(axis)
+def held_fraction(read: torch.Tensor, truth: torch.Tensor, i: int) -> tuple[float, int]:
+    """Of the ticks where the truth moves along axis ``i``, the share read the same way."""
     moving = truth[..., i] != 0
     count = int(moving.sum())
     hits = ((read[..., i] == truth[..., i]) & moving).sum().item()
     return (hits / count if count else float("nan")), count
 
 
-def blocked_fraction(read: torch.Tensor, truth: torch.Tensor, replay: Replay, axis: str,
+def blocked_fraction(read: torch.Tensor, truth: torch.Tensor, replay: Replay, i: int,
                      sign: int, button_index: int) -> tuple[float, int]:
-    """Of the ticks where the button is held but the truth does not move along ``axis``,
-    the share on which the reading still moves the button's way (``sign``)."""
-    i = AXES.index(axis)
+    """Of the ticks where the button is held but the truth does not move along axis
+    ``i``, the share on which the reading still moves the button's way (``sign``)."""
     held = replay.actions[:, 1:, button_index] > 0.5              # pair t → t + 1
     stopped = held & (truth[..., i] == 0)
     count = int(stopped.sum())

@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from neural_engine.games import Game
-from neural_engine.data.shards import HELD_OUT_SEED_BASE
 
-BANK_SEED_BASE = HELD_OUT_SEED_BASE + 1_000_000     # apart from the evaluation cases
+BANK_SEED_OFFSET = 1_000_000    # bank worlds: held-out seeds this far past the first
 
 
 def frame_features(frames: torch.Tensor) -> torch.Tensor:
@@ -52,9 +51,10 @@ class RealFrameBank:
 
     def __init__(self, game: Game, worlds: int = 64, ticks: int = 160, every: int = 5,
                  device: torch.device | str = "cpu"):
+        base = game.spec.seeds.held_out + BANK_SEED_OFFSET   # apart from the cases
         sim = game.simulator(batch=worlds, device=device)
-        agent = game.agent(batch=worlds, device=device, seed=BANK_SEED_BASE)
-        sim.reset([BANK_SEED_BASE + i for i in range(worlds)])
+        agent = game.agent(batch=worlds, device=device, seed=base)
+        sim.reset([base + i for i in range(worlds)])
         agent.reset(sim)
         feats = []
         for t in range(ticks):

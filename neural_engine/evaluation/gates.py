@@ -1,10 +1,12 @@
 """The playability gates: what a world model must reach before a player can use it.
 
-One table, here and nowhere else (``docs/evaluation.md`` explains each in words). A gate
-reads one value from a sampler's scores (``score.py``) and passes when the value lies
-within its limits; a gate with ``versus`` passes when the value is below the same
-value of that other sampler on the same weights. A value that was not measured (no
-probe, a sampler left out) is "not measured", never a pass.
+One table, here and nowhere else (``docs/evaluation.md`` explains each in words): one
+action-following gate per scored motion target of the game's ``[control]`` table (the
+maze: turn, move, strafe), then the same gates for every game. A gate reads one value
+from a sampler's scores (``score.py``) and passes when the value lies within its
+limits; a gate with ``versus`` passes when the value is below the same value of that
+other sampler on the same weights. A value that was not measured (no probe, a sampler
+left out) is "not measured", never a pass.
 """
 
 from __future__ import annotations
@@ -67,14 +69,12 @@ class Gate:
         return PASS if ok else FAIL
 
 
-GATES: tuple[Gate, ...] = (
-    Gate("turn", "turn accuracy (probe classes, fidelity cases)",
-         _get("fidelity", "accuracy", "turn"), low=0.90),
-    Gate("move", "move accuracy", _get("fidelity", "accuracy", "move"), low=0.90),
-    Gate("strafe", "strafe accuracy", _get("fidelity", "accuracy", "strafe"), low=0.90),
-    Gate("held_turn", "held turn key read as turning the right way",
-         _get("controls", "held_turn"), low=0.90),
-    Gate("blocked_forward", "forward readings while a wall blocks the player",
+FOLLOW = 0.90                  # action following: every scored target, and held keys
+
+COMMON: tuple[Gate, ...] = (
+    Gate("held", "held key read as moving the right way (hold tests)",
+         _get("controls", "held"), low=FOLLOW),
+    Gate("blocked", "movement readings while a wall blocks the player",
          _get("controls", "blocked_moving"), high=0.10),
     Gate("sharpness_2s", "sharpness ratio over the first 2 s",
          _get("fidelity", "sharpness_first_2s"), low=0.85, high=1.15),
@@ -93,14 +93,24 @@ GATES: tuple[Gate, ...] = (
 )
 
 
-def judge(scores: dict, sampler: str, everyone: dict[str, dict]) -> list[dict]:
-    """Every gate for one sampler's scores; ``everyone``: all samplers' scores by name."""
+def gates(scored: tuple[str, ...]) -> tuple[Gate, ...]:
+    """The gates of a game whose probe is scored on the motion targets ``scored``."""
+    follow = tuple(Gate(name, f"{name} accuracy (probe classes, fidelity cases)",
+                        _get("fidelity", "accuracy", name), low=FOLLOW) for name in scored)
+    return follow + COMMON
+
+
+def judge(scores: dict, sampler: str, everyone: dict[str, dict],
+          scored: tuple[str, ...]) -> list[dict]:
+    """Every gate for one sampler's scores; ``everyone``: all samplers' scores by name;
+    ``scored``: the game's scored motion targets."""
     rows = []
-    for gate in GATES:
+    for gate in gates(scored):
         value = gate.read(scores)
         others = {k: v for k, v in everyone.items() if k != sampler}
         status = UNMEASURED if gate.versus == sampler else gate.judge(value, others)
-        rows.append({"gate": gate.key, "value": value, "status": status})
+        rows.append({"gate": gate.key, "title": gate.title, "rule": gate.rule,
+                     "value": value, "status": status})
     return rows
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from neural_engine.errors import EngineError
-from neural_engine.evaluation.gates import GATES, PASS, UNMEASURED
+from neural_engine.evaluation.gates import PASS, UNMEASURED
 from neural_engine.evaluation.settings import DEFAULT_SAMPLER
 from neural_engine.video import write_png, write_video
 
@@ -136,28 +136,32 @@ FORMATS = {"one_step_psnr": "{:.2f}", "stillness": "{:.2f}", "loop_closure": "{:
 
 
 def gates_table(report: dict) -> list[str]:
+    """One row per gate (titles and rules as the evaluation judged them), the simulator's
+    value, then each sampler's value with its mark."""
     results = report["results"]
     head = "| gate | pass | simulator | " + " | ".join(r["sampler"] for r in results) + " |"
     lines = [head, "|" + "---|" * (3 + len(results))]
-    simulator = {row["gate"]: row for row in report["simulator"]["gates"]}
-    for gate in GATES:
-        fmt = FORMATS.get(gate.key, "{:.3f}")
-        cells = [_f(simulator[gate.key]["value"], fmt)]
+    for gate in report["simulator"]["gates"]:
+        fmt = FORMATS.get(gate["gate"], "{:.3f}")
+        cells = [_f(gate["value"], fmt)]
         for r in results:
-            row = next(g for g in r["gates"] if g["gate"] == gate.key)
+            row = next(g for g in r["gates"] if g["gate"] == gate["gate"])
             cells.append(_mark(row, fmt))
-        lines.append(f"| {gate.title} | {gate.rule} | " + " | ".join(cells) + " |")
+        lines.append(f"| {gate['title']} | {gate['rule']} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _acc(acc: dict | None, axis: str) -> str:
-    return _f(None if acc is None else acc.get(axis), "{:.3f}")
+def _accuracies(acc: dict | None, axes: list[str], fmt: str = "{:.3f}") -> str:
+    """The accuracies of the scored axes, slash-separated (– where not measured)."""
+    return " / ".join(_f(None if acc is None else acc.get(a), fmt) for a in axes)
 
 
 def summary_table(report: dict) -> list[str]:
+    axes = report["axes"]
     lines = ["| sampler | steps/frame | PSNR 1 / 2 / 5 / 10 / 30 s | PSNR first 2 s | "
-             "SSIM first 2 s | sharpness first 2 s | one-step PSNR (copy) | ΔDrift | drift last/first min | "
-             "turn / move / strafe acc. | held turn | forward while blocked | loop (dB) | "
+             "SSIM first 2 s | sharpness first 2 s | one-step PSNR (copy) | ΔDrift | "
+             f"drift last/first min | {' / '.join(axes)} acc. | held key | "
+             "moving while blocked | loop (dB) | "
              "still (dB, last) | latency ticks (plain / late) | ms/tick (streams) |",
              "|" + "---|" * 16]
     for r in report["results"]:
@@ -172,8 +176,8 @@ def summary_table(report: dict) -> list[str]:
             f"{_f(fid['sharpness_first_2s'], '{:.3f}')} | {_f(one['psnr'])} "
             f"({_f(one['copy_psnr'])}) | {_f(real['delta_drift'], '{:.3f}')} | "
             f"{_f(real['drift_ratio_last_vs_first_minute'], '{:.3f}')} | "
-            f"{_acc(acc, 'turn')} / {_acc(acc, 'move')} / {_acc(acc, 'strafe')} | "
-            f"{_f(ctl['held_turn'], '{:.3f}')} | {_f(ctl['blocked_moving'], '{:.3f}')} | "
+            f"{_accuracies(acc, axes)} | "
+            f"{_f(ctl['held'], '{:.3f}')} | {_f(ctl['blocked_moving'], '{:.3f}')} | "
             f"{_f(ctl['loop_psnr'])} | {_f(still)} | {_f(r['latency_ticks'], '{}')} / "
             f"{_f(r['latency_ticks_late_binding'], '{}')} | {r['ms_per_tick']:.1f} "
             f"({r['streams']}) |")
@@ -197,9 +201,9 @@ def minutes_table(report: dict) -> list[str]:
     return lines
 
 
-def _test_cell(entry: dict) -> str:
+def _test_cell(entry: dict, axes: list[str]) -> str:
     acc = entry.get("accuracy")
-    parts = [] if acc is None else [f"{acc['turn']:.2f}/{acc['move']:.2f}/{acc['strafe']:.2f}"]
+    parts = [] if acc is None else [_accuracies(acc, axes, "{:.2f}").replace(" / ", "/")]
     for key, label in (("held", "held"), ("blocked_moving", "blocked→moving"),
                        ("loop_psnr", "dB")):
         if entry.get(key) is not None:
@@ -215,8 +219,8 @@ def controls_table(report: dict) -> list[str]:
     lines = ["| test | " + " | ".join(name for name, _ in rows) + " |",
              "|" + "---|" * (len(rows) + 1)]
     for test in names:
-        lines.append(f"| {test} | " + " | ".join(_test_cell(r["controls"]["tests"][test])
-                                                 for _, r in rows) + " |")
+        lines.append(f"| {test} | " + " | ".join(
+            _test_cell(r["controls"]["tests"][test], report["axes"]) for _, r in rows) + " |")
     return lines
 
 
@@ -232,7 +236,7 @@ def per_case_table(report: dict) -> list[str]:
             one = r["one_step"]["per_case"].get(case, {})
             cells.append(f"{c['psnr_first_2s']:.2f} dB, sharp {c['sharpness_first_2s']:.2f}"
                          + ("" if acc is None else
-                            f", {acc['turn']:.2f}/{acc['move']:.2f}/{acc['strafe']:.2f}")
+                            ", " + _accuracies(acc, report["axes"], "{:.2f}").replace(" / ", "/"))
                          + (f", one-step {one['psnr']:.1f} (copy {one['copy_psnr']:.1f})"
                             if one else ""))
         lines.append(f"| {case} | " + " | ".join(cells) + " |")
@@ -269,9 +273,10 @@ def write_report(report: dict, folder: Path, weights: str, rate: int) -> Path:
     lines += ["## Playability gates", ""] + gates_table(report)
     lines += ["", "## Summary", ""] + summary_table(report)
     lines += ["", "## Realism per minute", ""] + minutes_table(report)
-    lines += ["", "## Control tests (turn/move/strafe accuracy, then the test's own measure)",
+    axes = "/".join(report["axes"])
+    lines += ["", f"## Control tests ({axes} accuracy, then the test's own measure)",
               ""] + controls_table(report)
-    lines += ["", "## Per case (PSNR first 2 s, sharpness ratio, turn/move/strafe accuracy, "
+    lines += ["", f"## Per case (PSNR first 2 s, sharpness ratio, {axes} accuracy, "
               "one-step PSNR over changing frames)", ""] + per_case_table(report)
     curves = {r["sampler"]: (list(range(1, len(r["fidelity"]["psnr_curve"]) + 1)),
                              r["fidelity"]["psnr_curve"]) for r in results}

@@ -110,7 +110,7 @@ def evaluate(game: Game, model: WorldModel, settings: EvalSettings,
                                                                      work.rate)
     space = game.spec.actions
     change = torch.zeros(space.dim)
-    for name in settings.latency_buttons:
+    for name in settings.latency_buttons or game.spec.control.latency:
         if name in space.buttons:
             change[space.buttons.index(name)] = 1.0
     max_frames = model.config.denoiser.max_frames
@@ -142,10 +142,11 @@ def evaluate(game: Game, model: WorldModel, settings: EvalSettings,
 def _assemble(game, device, model, settings, profile, work, truth, everyone, configs,
               extra) -> dict:
     """The report of the samplers scored so far."""
+    scored = game.spec.control.scored
     results = []
     for name, scores in everyone.items():
         results.append({"sampler": name, "config": configs[name], **_public(scores),
-                        **extra[name], "gates": judge(scores, name, everyone)})
+                        **extra[name], "gates": judge(scores, name, everyone, scored)})
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
                else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)")
     return {
@@ -154,7 +155,8 @@ def _assemble(game, device, model, settings, profile, work, truth, everyone, con
         "torch": torch.__version__, "profile": profile, "settings": asdict(settings),
         "cases": work.fidelity.names, "drift_cases": work.long.names,
         "controls": [test.name for test, _ in work.controls],
-        "simulator": _public(truth) | {"gates": judge(truth, "simulator", {})},
+        "axes": list(scored),
+        "simulator": _public(truth) | {"gates": judge(truth, "simulator", {}, scored)},
         "results": results,
         "_samples": {name: s["_fidelity"] for name, s in everyone.items()},
         "_truth": work.fidelity.truth,

@@ -8,14 +8,15 @@ give every measure its simulator value, the truth itself. ``score`` measures the
 answers:
 
 - fidelity: PSNR, SSIM and sharpness per horizon, per case, and per-tick action
-  following (turn, move, strafe classes of the motion probe against the true motion);
+  following (the motion probe's classes of each scored motion target of the game's
+  ``[control]`` table against the true motion);
 - one step: one frame generated from true context, over the frames that change, beside
   copying the last true frame;
 - realism over minutes (``realism.py``);
-- the control tests (``controls.py``), with the pooled held-turn, blocked-forward, loop
+- the control tests (``controls.py``), with the pooled held-key, blocked-move, loop
   closure and stillness figures the gates read;
-- contact frames (true over generated at fixed times) for a still, a turning and a
-  walking test.
+- contact frames (true over generated at fixed times) for a still, a held-key and a
+  walking-into-a-wall test.
 
 It knows nothing about models or samplers beyond the ``Dreamer`` call.
 """
@@ -34,7 +35,7 @@ from neural_engine.evaluation.controls import (ControlTest, axis_accuracy, block
                                                materialize_test, stillness, true_classes)
 from neural_engine.evaluation.features import RealFrameBank
 from neural_engine.evaluation.metrics import high_frequency, psnr, sharpness_ratio, ssim
-from neural_engine.evaluation.probe import MotionProbe, classes, read_motion
+from neural_engine.evaluation.probe import MotionProbe, read_motion
 from neural_engine.evaluation.realism import per_second, realism
 from neural_engine.evaluation.settings import EvalSettings
 from neural_engine.games import Game
@@ -59,6 +60,7 @@ def truth_dreamer(replay: Replay, frames: int | None = None) -> torch.Tensor:
 
 @dataclass
 class Workload:
+    game: Game
     settings: EvalSettings
     rate: int
     fidelity: Replay
@@ -118,7 +120,7 @@ def build_workload(game: Game, settings: EvalSettings, lookahead: int = 8,
                                              settings.control_worlds, seconds, cap)))
     space = game.spec.actions
     buttons = {name: space.index(name) for name in space.buttons}
-    return Workload(settings, rate, fidelity, long, one_step, owners, tests, buttons,
+    return Workload(game, settings, rate, fidelity, long, one_step, owners, tests, buttons,
                     bank or RealFrameBank(game, settings.bank_worlds, settings.bank_ticks))
 
 
@@ -136,8 +138,15 @@ def _sharp_horizons(gen: torch.Tensor, truth: torch.Tensor, rate: int) -> dict[s
             for h in HORIZONS if h * rate <= g.shape[1]}
 
 
-def _readings(probe: MotionProbe | None, frames: torch.Tensor) -> torch.Tensor | None:
-    return None if probe is None else classes(read_motion(probe, frames))
+def _readings(work: Workload, probe: MotionProbe | None, frames: torch.Tensor
+              ) -> torch.Tensor | None:
+    """The probe's classes (B, T − 1, M) of consecutive frames; None without a probe."""
+    return None if probe is None else work.game.spec.control.classes(read_motion(probe, frames))
+
+
+def _accuracy(work: Workload, read: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
+    control = work.game.spec.control
+    return axis_accuracy(read, true, control.names, control.scored)
 
 
 def score_fidelity(work: Workload, gen: torch.Tensor, probe: MotionProbe | None) -> dict:
@@ -151,14 +160,14 @@ def score_fidelity(work: Workload, gen: torch.Tensor, probe: MotionProbe | None)
            "sharpness": _sharp_horizons(gen, truth, rate),
            "sharpness_first_2s": sharpness_ratio(gen[:, two], truth[:, two]),
            "accuracy": None, "per_case": {}}
-    read, true = _readings(probe, gen), true_classes(replay)
+    read, true = _readings(work, probe, gen), true_classes(work.game, replay)
     if read is not None:
-        out["accuracy"] = axis_accuracy(read, true)
+        out["accuracy"] = _accuracy(work, read, true)
     for i, name in enumerate(replay.names):
         case = {"psnr_first_2s": p[i, two].mean().item(), "ssim_first_2s": s[i, two].mean().item(),
                 "sharpness_first_2s": sharpness_ratio(gen[i, two], truth[i, two])}
         if read is not None:
-            case["accuracy"] = axis_accuracy(read[i], true[i])
+            case["accuracy"] = _accuracy(work, read[i], true[i])
         out["per_case"][name] = case
     return out
 
@@ -206,16 +215,16 @@ def score_controls(work: Workload, answers: list[torch.Tensor], probe: MotionPro
     for (test, replay), gen in zip(work.controls, answers):
         entry: dict = {"kind": test.kind, "worlds": len(replay.names),
                        "seconds": replay.truth.shape[1] / rate}
-        read, true = _readings(probe, gen), true_classes(replay)
+        read, true = _readings(work, probe, gen), true_classes(work.game, replay)
+        axis = None if test.axis is None else work.game.spec.control.names.index(test.axis)
         if read is not None:
-            entry["accuracy"] = axis_accuracy(read, true)
+            entry["accuracy"] = _accuracy(work, read, true)
             if test.kind == "hold":
-                value, count = held_fraction(read, true, test.axis)
+                value, count = held_fraction(read, true, axis)
                 entry["held"] = finite(value)
-                if test.axis == "turn":
-                    held.append((value, count))
+                held.append((value, count))
             if test.kind == "blocked":
-                value, count = blocked_fraction(read, true, replay, test.axis, test.sign,
+                value, count = blocked_fraction(read, true, replay, axis, test.sign,
                                                 work.button_index[test.button])
                 entry["blocked_moving"], entry["blocked_ticks"] = finite(value), count
                 blocked.append((value, count))
@@ -229,18 +238,16 @@ def score_controls(work: Workload, answers: list[torch.Tensor], probe: MotionPro
             entry["still_psnr"] = stillness(gen, replay.truth, rate)
             still = entry["still_psnr"]
         tests[test.name] = entry
-    return {"tests": tests, "held_turn": _pool(held), "blocked_moving": _pool(blocked),
+    return {"tests": tests, "held": _pool(held), "blocked_moving": _pool(blocked),
             "loop_psnr": sum(loops) / len(loops) if loops else None, "still_psnr": still}
 
 
 def contact_frames(work: Workload, answers: list[torch.Tensor]) -> dict:
-    """Per contact case (the first still, held-turn and blocked test): the times, and
-    true and generated frames (K, H, W, 3) of its first world at those times."""
+    """Per contact case (the first still, hold and blocked test): the times, and true
+    and generated frames (K, H, W, 3) of its first world at those times."""
     out, rate = {}, work.rate
     for (test, replay), gen in zip(work.controls, answers):
         if test.kind not in CONTACT_TIMES or test.kind in {v["kind"] for v in out.values()}:
-            continue
-        if test.kind == "hold" and test.axis != "turn":
             continue
         times = [t for t in CONTACT_TIMES[test.kind] if round(t * rate) <= gen.shape[1]]
         index = [max(0, round(t * rate) - 1) for t in times]

@@ -34,7 +34,7 @@ class EvalSettings:
     one_step_points: int = field(default=20, metadata=bounds(1, 1000))     # per case
     one_step_context: int = field(default=8, metadata=bounds(1, 64))
     teacher_steps: int = field(default=32, metadata=bounds(1, 1000))
-    latency_buttons: tuple[str, ...] = ("turn_right",)
+    latency_buttons: tuple[str, ...] = ()    # () : the game's [control] latency buttons
     latency_ticks: int = field(default=24, metadata=bounds(2, 10000))
     max_streams: int = field(default=256, metadata=bounds(1, 65536))      # per rollout
     bank_worlds: int = field(default=64, metadata=bounds(1, 4096))   # real frames for drift

@@ -19,8 +19,8 @@ Everything derives from (seed, number of clips drawn): ``state_dict`` is that co
 and ``load_state_dict`` replays the current episode up to it, so a resumed run sees
 exactly the clips an uninterrupted run would have seen.
 
-``held_out_clips`` gives the fixed evaluation cases: worlds whose seeds start at
-``HELD_OUT_SEED_BASE``, which training never draws.
+``held_out_clips`` gives the fixed evaluation cases: worlds whose seeds start at the
+game's ``[seeds] held_out``, which training never draws.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Callable
 
 import torch
 
-from neural_engine.data.shards import HELD_OUT_SEED_BASE, episode_seed
+from neural_engine.data.shards import episode_seed
 from neural_engine.games import Game
 
 
@@ -83,7 +83,8 @@ class SimClips:
                                   device=self.device)
 
     def _start_episode(self, episode: int) -> None:
-        seeds = [episode_seed(self.seed, episode * self.pool + b) for b in range(self.pool)]
+        below = self.game.spec.seeds.held_out
+        seeds = [episode_seed(self.seed, episode * self.pool + b, below) for b in range(self.pool)]
         self.anchor = self.sim.reset(seeds).clone()
         self.agent = self.game.agent(batch=self.pool, device=self.device,
                                      seed=episode_seed(self.seed + 7919, episode),
@@ -169,9 +170,10 @@ def held_out_clips(game: Game, count: int, length: int, device: torch.device | s
     the one that produced it. Same arguments, same clips, on any run.
     """
     sim = game.simulator(batch=count, device=device)
-    seeds = [HELD_OUT_SEED_BASE + first + i for i in range(count)]
+    base = game.spec.seeds.held_out
+    seeds = [base + first + i for i in range(count)]
     anchor = sim.reset(seeds).clone()
-    agent = game.agent(batch=count, device=device, seed=HELD_OUT_SEED_BASE + first)
+    agent = game.agent(batch=count, device=device, seed=base + first)
     agent.reset(sim)
     record_play(sim, agent, warmup, keep=False)
     frames, actions, states = record_play(sim, agent, length)

@@ -48,7 +48,9 @@ class Validation:
         device = next(model.parameters()).device
         if self.work is None:
             self.work = build_workload(self.game, self.settings)
-        probe = None if self.probe_path is None else load_probe(self.probe_path, device)
+        scales = tuple(m.scale for m in self.game.spec.control.motion)
+        probe = (None if self.probe_path is None
+                 else load_probe(self.probe_path, device, scales))
         if device.type == "cuda":
             model = model.to(dtype=torch.bfloat16)
         report = evaluate(self.game, model, replace(self.settings), probe,

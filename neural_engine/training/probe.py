@@ -13,8 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from neural_engine.evaluation.probe import (AXES, SCALE, MotionProbe, classes, motion_targets,
-                                            save_probe)
+from neural_engine.evaluation.probe import MotionProbe, save_probe
 from neural_engine.games import Game
 from neural_engine.schema import bounds
 from neural_engine.training.clips import SimClips, held_out_clips
@@ -43,7 +42,9 @@ class ProbeStage:
                  env: Distributed = Distributed(), seed: int = 0):
         self.game, self.cfg, self.device = game, cfg, device
         torch.manual_seed(seed)
-        self.probe = MotionProbe(cfg.width).to(device)
+        self.control = game.spec.control
+        self.probe = MotionProbe(tuple(m.scale for m in self.control.motion),
+                                 cfg.width).to(device)
         self.train_probe = wrap(self.probe, env)
         self.optim = torch.optim.AdamW(self.probe.parameters(), lr=cfg.lr)
         self.modules, self.optimizers = {"probe": self.probe}, {"probe": self.optim}
@@ -66,8 +67,8 @@ class ProbeStage:
         clip = self.clips.next()
         before = clip.frames[:, :-1].flatten(0, 1)
         after = clip.frames[:, 1:].flatten(0, 1)
-        target = motion_targets(clip.states, self.names).flatten(0, 1)
-        scale = SCALE.to(self.device)
+        target = self.game.motion(clip.states, self.names).flatten(0, 1)
+        scale = self.control.scales(self.device)
         loss = F.smooth_l1_loss(self.train_probe(before, after) / scale, target / scale)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -79,10 +80,11 @@ class ProbeStage:
         if self._eval is None:
             self._eval = held_out_clips(self.game, self.cfg.eval_worlds, 24, self.device)
         clip = self._eval
-        truth = motion_targets(clip.states, self.names).flatten(0, 1)
+        truth = self.game.motion(clip.states, self.names).flatten(0, 1)
         pred = probe(clip.frames[:, :-1].flatten(0, 1), clip.frames[:, 1:].flatten(0, 1))
-        hits = (classes(truth) == classes(pred)).float().mean(0)          # (3,)
-        return {f"{axis}_accuracy": hit.item() for axis, hit in zip(AXES, hits)}
+        c = self.control
+        hits = (c.classes(truth) == c.classes(pred)).float().mean(0)       # (M,)
+        return {f"{axis}_accuracy": hits[c.names.index(axis)].item() for axis in c.scored}
 
     def evaluate(self, folder: Path, step: int) -> dict[str, float]:
         self.probe.eval()

@@ -34,7 +34,7 @@ def test_eval_writes_json_and_samples_and_a_report_can_be_drawn_from_them(weight
         fid = r["fidelity"]
         assert 0 < fid["psnr_first_2s"] < 60 and set(fid["psnr"]) == {"1s", "2s"}
         assert len(r["realism"]["drift_per_second"]) == 3 and r["ticks_per_s"] > 0
-        assert {g["gate"] for g in r["gates"]} >= {"turn", "held_turn", "loop_closure"}
+        assert {g["gate"] for g in r["gates"]} >= {"turn", "held", "loop_closure"}
         assert r["one_step"]["points"] > 0 and "walk-into-wall" in r["controls"]["tests"]
     assert samples.is_file()
 

@@ -3,7 +3,7 @@ import torch.nn.functional as F
 
 from neural_engine.evaluation.features import RealFrameBank
 from neural_engine.evaluation.metrics import PSNR_CAP, psnr, ssim
-from neural_engine.evaluation.probe import MotionProbe, classes
+from neural_engine.evaluation.probe import MotionProbe
 from neural_engine.evaluation.realism import drift_summary
 from neural_engine.games import load_game
 from neural_engine.training.clips import held_out_clips
@@ -67,7 +67,8 @@ def test_probe_learns_a_synthetic_turn():
     """Pairs where the second image is the first shifted left or right: the probe learns
     the turn direction from frames alone."""
     torch.manual_seed(0)
-    probe = MotionProbe(width=8)
+    probe = MotionProbe((0.25, 0.2, 0.2), width=8)
+    control = load_game("maze").spec.control
     optim = torch.optim.Adam(probe.parameters(), lr=3e-3)
 
     def batch(n=32):
@@ -87,5 +88,5 @@ def test_probe_learns_a_synthetic_turn():
         optim.step()
     before, after, _, direction = batch(200)
     with torch.no_grad():
-        turn = classes(probe(before, after))[:, 0]
+        turn = control.classes(probe(before, after))[:, 0]
     assert (turn == direction).float().mean() > 0.9

@@ -49,8 +49,8 @@ def test_ae_teacher_rolling_and_probe_chain(tmp_path):
         assert torch.equal(a.to(torch.bfloat16).float(), b.float()), name  # the EMA ships
 
     rolling = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6,
-                                                 eval_profile="smoke", critic_steps=1), teacher_file,
-                           CPU)
+                                                 eval_profile="smoke", critic_steps=1),
+                           teacher_file, CPU)
     before = [p.clone() for p in rolling.student.parameters()]
     lines = _run(rolling, tmp_path / "rolling", 2)
     assert any(m["kind"] == "train" and math.isfinite(m["dmd"]) for m in lines)
@@ -60,7 +60,8 @@ def test_ae_teacher_rolling_and_probe_chain(tmp_path):
     probe = ProbeStage(game, ProbeTraining(width=4, batch=2, pool=2, clip_len=3,
                                            eval_worlds=2), CPU)
     _run(probe, tmp_path / "probe", 2)
-    assert load_probe(tmp_path / "probe" / "probe.safetensors", CPU) is not None
+    probe = load_probe(tmp_path / "probe" / "probe.safetensors", CPU)
+    assert probe.scales == tuple(m.scale for m in game.spec.control.motion)
 
 
 def test_metrics_of_several_steps_are_read_back_together():
