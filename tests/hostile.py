@@ -121,7 +121,7 @@ def start_switch_pack(switches: int = 40_000) -> tuple[str, str]:
 
 def mouse_cues_timeline(cues: int = 25_000) -> str:
     """``cues`` cues at t = 0, each moving the mouse over an hour."""
-    return "seconds = 3600.0\n" + "[[cue]]\nt = 0\nmouse = [1.0, 0.0]\nover = 3600.0\n" * cues
+    return "seconds = 3600.0\n" + "[[cue]]\nt=0\nmouse=[1,0]\nover=3600\n" * cues
 
 
 # -- PNG ------------------------------------------------------------------------------

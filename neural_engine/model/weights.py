@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from safetensors.torch import save_file
 from neural_engine import schema
 from neural_engine.errors import EngineError
 from neural_engine.files import publish
-from neural_engine.model.config import WorldModelConfig
+from neural_engine.model.config import (PARAMETER_HEADROOM, WorldModelConfig, largest_config,
+                                        size_problems)
+from neural_engine.model.header import Header, read_header, tensor_problems
 from neural_engine.model.world import WorldModel
 
 FORMAT = "neural-engine/world-model/1"
@@ -64,53 +67,75 @@ def save_world_model(path: str | Path, model: WorldModel, dtype: torch.dtype = t
     return path
 
 
-def read_config(path: str | Path) -> tuple[WorldModelConfig, dict[str, Any]]:
-    """The configuration (and training info) stored in a weights file."""
-    path = Path(path)
-    if not path.is_file():
-        raise EngineError("weights file not found", where=str(path))
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-    except (SafetensorError, OSError) as exc:
-        raise EngineError(f"not a readable safetensors file ({exc})", where=str(path)) from None
+def _config_of(header: Header, where: str) -> tuple[WorldModelConfig, dict[str, Any]]:
+    metadata = header.metadata
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise EngineError("not a neural-engine world model (no configuration inside)",
-                          where=str(path))
+                          where=where)
     try:
         raw = json.loads(metadata["config"])
         info = json.loads(metadata.get("info", "{}"))
-    except ValueError as exc:
-        raise EngineError(f"corrupt configuration in weights: {exc}", where=str(path)) from None
-    return schema.fill(WorldModelConfig, raw, name=f"{path} (config)"), info
+    except (ValueError, RecursionError) as exc:
+        raise EngineError(f"corrupt configuration in weights: {exc}", where=where) from None
+    if not isinstance(raw, dict) or not isinstance(info, dict):
+        raise EngineError("corrupt configuration in weights (not a table)", where=where)
+    return schema.fill(WorldModelConfig, raw, name=f"{where} (config)"), info
+
+
+def read_config(path: str | Path) -> tuple[WorldModelConfig, dict[str, Any]]:
+    """The configuration (and training info) stored in a weights file (header only)."""
+    return _config_of(read_header(path), str(path))
+
+
+def expected_tensors(config: WorldModelConfig) -> dict[str, tuple[tuple[int, ...], bool]]:
+    """Name → (shape, floating point) of every tensor ``config`` implies, found by
+    building the model on the meta device (nothing is allocated)."""
+    with torch.device("meta"):
+        state = WorldModel(config).state_dict()
+    return {n: (tuple(t.shape), t.is_floating_point()) for n, t in state.items()}
+
+
+def _parameters(config: WorldModelConfig) -> int:
+    return sum(math.prod(shape) for shape, _ in expected_tensors(config).values())
+
+
+def check_weights(path: str | Path) -> tuple[WorldModelConfig, dict[str, Any]]:
+    """A world-model file's configuration, once everything that can be known without
+    allocating the model holds: a well-formed header, a configuration no larger than
+    the registry allows, and exactly the tensors (names, shapes, float dtypes) it
+    implies. Returns the configuration and the training info."""
+    path = Path(path)
+    header = read_header(path)
+    config, info = _config_of(header, str(path))
+    problems = size_problems(config)
+    if not problems:
+        largest = _parameters(largest_config(config))
+        count = _parameters(config)
+        if count > PARAMETER_HEADROOM * largest:
+            problems.append(f"{count / 1e6:.1f} M parameters is more than the largest model "
+                            f"size allows ({PARAMETER_HEADROOM * largest / 1e6:.1f} M)")
+    if not problems:
+        problems = tensor_problems(header, expected_tensors(config))
+    if problems:
+        raise EngineError("; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""),
+                          where=str(path))
+    return config, info
 
 
 def load_world_model(path: str | Path, device: torch.device | str = "cpu",
                      dtype: torch.dtype = torch.float32) -> WorldModel:
-    """Rebuild a world model from a weights file, checking every tensor."""
+    """Rebuild a world model from a weights file: checked first (``check_weights``),
+    then allocated, every tensor read and checked to be finite."""
     path = Path(path)
-    config, _ = read_config(path)
+    config, _ = check_weights(path)
     model = WorldModel(config)
-    expected = model.state_dict()
-    problems, tensors = [], {}
+    tensors = {}
     try:
         with safe_open(str(path), framework="pt") as f:
-            names = set(f.keys())
-            for name, ref in expected.items():
-                if name not in names:
-                    problems.append(f"missing tensor {name}")
-                    continue
-                tensor = f.get_tensor(name)
-                if tensor.shape != ref.shape:
-                    problems.append(f"tensor {name} has shape {tuple(tensor.shape)}, "
-                                    f"the configuration needs {tuple(ref.shape)}")
-                tensors[name] = tensor
-            problems += [f"unexpected tensor {n}" for n in sorted(names - set(expected))]
+            for name in model.state_dict():
+                tensors[name] = f.get_tensor(name)
     except (SafetensorError, OSError) as exc:
         raise EngineError(f"corrupt weights file ({exc})", where=str(path)) from None
-    if problems:
-        raise EngineError("; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""),
-                          where=str(path))
     bad = [n for n, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise EngineError(f"weights hold NaN or infinite values (e.g. {bad[0]})", where=str(path))
@@ -169,29 +194,37 @@ def save_autoencoder(path: str | Path, autoencoder, info: dict[str, Any] | None 
 
 
 def load_autoencoder(path: str | Path, device: torch.device | str = "cpu"):
-    """An autoencoder file, or the autoencoder inside a world-model file."""
+    """An autoencoder file, or the autoencoder inside a world-model file (both checked
+    against their configuration before anything is allocated)."""
     from neural_engine.model.autoencoder import Autoencoder
-    from neural_engine.model.config import AutoencoderConfig
+    from neural_engine.model.config import AutoencoderConfig, autoencoder_size_problems
 
     path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {n: f.get_tensor(n) for n in f.keys()}
-    except FileNotFoundError:
-        raise EngineError("autoencoder weights not found", where=str(path)) from None
-    except (SafetensorError, OSError) as exc:
-        raise EngineError(f"not a readable safetensors file ({exc})", where=str(path)) from None
-    if metadata.get("format") == FORMAT:        # a whole world model: take its autoencoder
-        world = load_world_model(path, device=device)
-        return world.autoencoder
-    if metadata.get("format") != AE_FORMAT:
+    header = read_header(path)
+    if header.metadata.get("format") == FORMAT:   # a whole world model: take its autoencoder
+        return load_world_model(path, device=device).autoencoder
+    if header.metadata.get("format") != AE_FORMAT or "config" not in header.metadata:
         raise EngineError("not a neural-engine autoencoder", where=str(path))
-    cfg = schema.fill(AutoencoderConfig, json.loads(metadata["config"]), name=str(path))
+    try:
+        raw = json.loads(header.metadata["config"])
+    except (ValueError, RecursionError) as exc:
+        raise EngineError(f"corrupt configuration: {exc}", where=str(path)) from None
+    if not isinstance(raw, dict):
+        raise EngineError("corrupt configuration (not a table)", where=str(path))
+    cfg = schema.fill(AutoencoderConfig, raw, name=str(path))
+    problems = autoencoder_size_problems(cfg, prefix="")
+    if not problems:
+        with torch.device("meta"):
+            state = Autoencoder(cfg).state_dict()
+        problems = tensor_problems(header, {n: (tuple(t.shape), t.is_floating_point())
+                                            for n, t in state.items()})
+    if problems:
+        raise EngineError("; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""),
+                          where=str(path))
     model = Autoencoder(cfg)
     try:
-        model.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise EngineError(f"weights do not fit the configuration: {str(exc).splitlines()[0]}",
-                          where=str(path)) from None
+        with safe_open(str(path), framework="pt") as f:
+            model.load_state_dict({n: f.get_tensor(n) for n in state})
+    except (SafetensorError, OSError) as exc:
+        raise EngineError(f"corrupt weights file ({exc})", where=str(path)) from None
     return model.to(device)

@@ -233,7 +233,7 @@ def test_weights_are_read_and_checked_against_the_game(write_pack, tiny_weights)
     assert pack.weights.name == "w.safetensors"
     found = only_problem(write_pack(text, folder="garbage",
                                     **{"w.safetensors": b"\x10\x00\x00\x00" + bytes(64)}))
-    assert "pack.toml:2: weights: not a readable safetensors file" in found
+    assert "pack.toml:2: weights: not a safetensors file" in found
     data = bytearray(tiny_weights.read_bytes())
     data[-64:] = b"\xff" * 64                                 # NaN tensors at the end
     found = only_problem(write_pack(text, folder="nan", **{"w.safetensors": bytes(data)}))
@@ -241,7 +241,7 @@ def test_weights_are_read_and_checked_against_the_game(write_pack, tiny_weights)
     found = only_problem(write_pack(text + '[sampler]\nring = 12\n', folder="ring",
                                     **{"w.safetensors": tiny_weights.read_bytes()}))
     assert "pack.toml:3: sampler: sink 1 + ring 12 + window 4 = 17 frames, more than the 13 " \
-           "positions these weights were trained on" in found
+           "positions the weights were trained on" in found
     found = only_problem(write_pack(text, folder="absent"))
     assert "pack.toml:2: weights: file not found: w.safetensors" in found
 
