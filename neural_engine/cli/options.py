@@ -61,7 +61,7 @@ def load_model(game: str, weights: str | None, size: str | None, device: torch.d
     """
     from neural_engine.games import load_spec
     from neural_engine.model.config import named_config
-    from neural_engine.model.weights import load_world_model, shipped_weights, verify_manifest
+    from neural_engine.model.weights import load_world_model, shipped_weights
     from neural_engine.model.world import WorldModel
 
     if weights is None and size is None:
@@ -69,7 +69,6 @@ def load_model(game: str, weights: str | None, size: str | None, device: torch.d
         if shipped is None:
             raise EngineError(f"no trained weights for game {game!r} in assets/{game}/: "
                               "pass --weights PATH")
-        verify_manifest(shipped.parent)
         model = load_world_model(shipped, device=device, dtype=dtype)
         return model, f"{shipped.relative_to(shipped.parents[2])} (shipped)"
     if weights is not None:

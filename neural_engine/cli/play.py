@@ -28,6 +28,7 @@ from pathlib import Path
 from neural_engine.cli.options import add_device, add_dtype, add_pin_cpu, resolve_device
 from neural_engine.errors import EngineError
 from neural_engine.games import Game, load_game
+from neural_engine.input.actions import Action
 from neural_engine.input.mapper import ActionMapper, merge_bindings
 from neural_engine.input.script import load_script
 from neural_engine.packs import ScenarioPack, load_pack
@@ -249,7 +250,12 @@ def _plain_driver(game: Game, args, make_mapper, max_ticks):
     spec = game.spec
     if args.script:
         script = load_script(args.script, spec.actions, spec.name)
-        return ScriptDriver(script.actions(spec.actions, spec.tick_rate, max_ticks))
+        if max_ticks is None:
+            return ScriptDriver(script.actions(spec.actions, spec.tick_rate))
+        # compiled as far as the script goes; past its end its last buttons stay held
+        ticks = min(max_ticks, max(1, round(script.length * spec.tick_rate)))
+        actions = script.actions(spec.actions, spec.tick_rate, ticks)
+        return ScriptDriver(actions, after=Action(actions[-1].buttons))
     if args.agent or args.headless:
         return AgentDriver(game, seed=args.seed or 0)
     return KeyboardDriver(make_mapper(None))

@@ -144,16 +144,28 @@ def load_world_model(path: str | Path, device: torch.device | str = "cpu",
 
 
 # -- shipped assets ---------------------------------------------------------------
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_ASSET_BYTES = 256 << 20
+
+
 def shipped_weights(game: str) -> Path | None:
-    """The shipped weights of a game, if there are any."""
+    """The shipped weights of a game, verified (``verify_manifest``); None when the game
+    ships none: no ``assets/<game>/``, or one holding neither weights nor a manifest.
+    Weights without a manifest, or a manifest that does not hold, are an EngineError:
+    the engine falls back to the simulator only when asked (``--engine sim``)."""
     folder = ASSETS_ROOT / game
-    return folder / WEIGHTS_NAME if (folder / MANIFEST_NAME).is_file() else None
+    if not folder.is_dir() or (not (folder / MANIFEST_NAME).exists()
+                               and not any(folder.glob("*.safetensors"))):
+        return None
+    if WEIGHTS_NAME not in verify_manifest(folder):
+        raise EngineError(f"the manifest lists no {WEIGHTS_NAME}", where=str(folder))
+    return folder / WEIGHTS_NAME
 
 
 def write_manifest(folder: Path, info: dict[str, Any]) -> Path:
-    """Write manifest.json listing every weights file in ``folder`` with its sha256."""
+    """Write manifest.json listing every file in ``folder`` with its sha256."""
     files = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
-             for p in sorted(folder.glob("*.safetensors"))}
+             for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST_NAME}
     manifest = {"format": FORMAT, "files": files, **info}
     tmp = folder / (MANIFEST_NAME + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -161,24 +173,67 @@ def write_manifest(folder: Path, info: dict[str, Any]) -> Path:
     return folder / MANIFEST_NAME
 
 
-def verify_manifest(folder: Path) -> dict[str, Any]:
-    """Check every file the manifest lists against its sha256; return the manifest."""
-    path = folder / MANIFEST_NAME
+def _manifest_files(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``files`` table of a manifest, its shape checked; EngineError naming it."""
+    hint = "; restore it from the repository, or play the simulator with --engine sim"
     try:
-        manifest = json.loads(path.read_text())
-        files = manifest["files"]
+        with open(path, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
-        raise EngineError("no manifest.json beside the weights", where=str(folder)) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EngineError(f"unreadable manifest ({exc})", where=str(path)) from None
+        raise EngineError(f"the shipped weights have no {MANIFEST_NAME}{hint}",
+                          where=str(path.parent)) from None
+    except OSError as exc:
+        raise EngineError(f"cannot read: {exc.strerror or exc}", where=str(path)) from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise EngineError(f"larger than {MAX_MANIFEST_BYTES >> 20} MiB{hint}", where=str(path))
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EngineError(f"not JSON ({exc}){hint}", where=str(path)) from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise EngineError(f"a manifest needs a 'files' table{hint}", where=str(path))
+    for name, entry in files.items():
+        if (not name or name in (".", "..") or "/" in name or "\\" in name
+                or not name.isprintable()):
+            raise EngineError(f"files: {name[:80]!r} is not a file name in this folder",
+                              where=str(path))
+        if (not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str)
+                or type(entry.get("bytes")) is not int):
+            raise EngineError(f"files: {name!r} needs a sha256 (text) and bytes (an "
+                              f"integer){hint}", where=str(path))
+    return files
+
+
+def verify_manifest(folder: Path) -> dict[str, Any]:
+    """Every file in ``folder`` is listed in its manifest, stays in the folder, and has
+    the size and sha256 listed; returns the manifest's ``files`` table."""
+    path = folder / MANIFEST_NAME
+    files = _manifest_files(path)
+    real = folder.resolve()
+    present = {p.name for p in folder.iterdir() if p.name != MANIFEST_NAME}
+    for name in sorted(present - set(files)):
+        raise EngineError("not listed in the manifest: a shipped file must be listed and "
+                          "verified; remove it or list it with write_manifest",
+                          where=str(folder / name))
     for name, entry in files.items():
         file = folder / name
-        if not file.is_file():
-            raise EngineError("listed in the manifest but missing", where=str(file))
-        if sha256(file) != entry.get("sha256"):
+        try:
+            info = file.stat()
+            inside = file.resolve().parent == real
+        except OSError:
+            raise EngineError("listed in the manifest but missing", where=str(file)) from None
+        if not inside or not file.is_file():
+            raise EngineError("listed in the manifest but not a file of this folder",
+                              where=str(file))
+        if info.st_size != entry["bytes"] or info.st_size > MAX_ASSET_BYTES:
+            raise EngineError(f"{info.st_size} bytes, the manifest lists {entry['bytes']}: "
+                              "the file is corrupt or was changed; restore it from the "
+                              "repository", where=str(file))
+        if sha256(file) != entry["sha256"]:
             raise EngineError("sha256 does not match the manifest: the file is corrupt or "
                               "was changed; restore it from the repository", where=str(file))
-    return manifest
+    return files
 
 
 # -- a trained autoencoder on its own (between the training stages) -----------------

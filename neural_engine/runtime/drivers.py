@@ -1,7 +1,8 @@
 """Drivers: who is playing. Each produces one ``Action`` per tick.
 
 - ``KeyboardDriver``: a person, through pygame events and the action mapper;
-- ``ScriptDriver``: a precompiled action script (then idle once it ends);
+- ``ScriptDriver``: a precompiled action script (then idle once it ends, or still
+  holding its last buttons);
 - ``TimelineDriver``: a scenario pack's compiled timeline: the script's actions plus
   the events due at each tick (captions, resets), optionally looping;
 - ``AgentDriver``: the game's exploring agent, which watches a private copy of the
@@ -55,8 +56,9 @@ class KeyboardDriver:
 class ScriptDriver:
     name = "script"
 
-    def __init__(self, actions: Sequence[Action]):
+    def __init__(self, actions: Sequence[Action], after: Action = IDLE):
         self.actions = list(actions)
+        self.after = after
         self.index = 0
 
     @property
@@ -68,7 +70,7 @@ class ScriptDriver:
 
     def next_action(self) -> Action:
         if self.finished:
-            return IDLE
+            return self.after
         self.index += 1
         return self.actions[self.index - 1]
 
@@ -96,12 +98,12 @@ class TimelineDriver(ScriptDriver):
         super().reset(start)
         self.wrapped = False
 
-    def due(self) -> tuple[TimelineEvent, ...]:
-        """Events at the coming tick (call before ``next_action``); sets ``wrapped``."""
+    def due(self) -> TimelineEvent | None:
+        """The event at the coming tick (call before ``next_action``); sets ``wrapped``."""
         self.wrapped = self.loop and self.index >= len(self.actions) > 0
         if self.wrapped:
             self.index = 0
-        return self.timeline.events.get(self.index, ())
+        return self.timeline.events.get(self.index)
 
 
 class AgentDriver:

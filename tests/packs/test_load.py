@@ -36,7 +36,7 @@ def test_the_shipped_packs_load_and_say_what_they_hold():
     assert [s.name for s in tour.starts] == ["corridor", "gallery", "second-maze"]
     timeline = tour.timeline()
     assert timeline.ticks == round(tour.script.length * 20)
-    events = [e for tick in sorted(timeline.events) for e in timeline.events[tick]]
+    events = [timeline.events[tick] for tick in sorted(timeline.events)]
     assert [e.start for e in events if e.start] == ["gallery", "second-maze"]
     assert all(e.caption for e in events)
 
