@@ -2,8 +2,9 @@
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and
 ``run(args) -> int``. A user's mistake arrives here as an ``EngineError`` and leaves as
-one line per problem on stderr with exit code 1; Ctrl-C exits with 130. Everything
-else is a bug and keeps its traceback.
+one line per problem on stderr with exit code 1 (control characters escaped); Ctrl-C
+exits with 130, during start-up too (importing torch takes seconds). Everything else
+is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from neural_engine.errors import EngineError
+from neural_engine.errors import EngineError, escape_controls
 
 COMMANDS = ("play", "datagen", "train", "eval", "bench", "validate")
 
@@ -40,7 +41,7 @@ def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         return run(args)
     except EngineError as exc:
         for line in str(exc).splitlines():
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {escape_controls(line)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -48,7 +49,11 @@ def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)     # imports every command (and torch)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return guarded(args.handler, args)
 
 

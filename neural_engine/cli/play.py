@@ -319,13 +319,14 @@ def _run(args: argparse.Namespace, pack: ScenarioPack | None) -> int:
         _log_to_stderr()
         director = _director(game, args, pack, make_mapper)
         driver, start = director.driver, director.start
-        if args.headless and max_ticks is None and director.timeline is not None:
+        if (args.headless and not args.kiosk and max_ticks is None
+                and director.timeline is not None):
             max_ticks = director.timeline.timeline.ticks
     else:
         driver = _plain_driver(game, args, make_mapper, max_ticks)
         start = StartState(seed=args.seed or 0)
-    if args.headless and max_ticks is None and not args.script:
-        max_ticks = 10 * spec.tick_rate
+    if args.headless and max_ticks is None and not args.script and not args.kiosk:
+        max_ticks = 10 * spec.tick_rate         # a headless kiosk runs until it is stopped
 
     from neural_engine.presenter.display import display_available
 
@@ -366,7 +367,8 @@ def _play(game, args, source, start, driver, size, record, max_ticks, director=N
         if record is not None:
             recorder = Mp4Recorder(record, fps=spec.tick_rate, size=display.size)
         loop = GameLoop(source, start, driver, display, presenter, hud, recorder,
-                        realtime=not args.headless or args.realtime, max_ticks=max_ticks,
+                        realtime=not args.headless or args.realtime or kiosk,
+                        max_ticks=max_ticks,
                         screenshot_dir=Path(args.screenshot_dir), director=director,
                         locked=kiosk, show_stats=show_stats)
         stats = loop.run()
@@ -379,6 +381,8 @@ def _play(game, args, source, start, driver, size, record, max_ticks, director=N
     finally:
         display.close()
     print(stats.summary())
+    if kiosk:
+        print(f"kiosk: stopped: {stats.stopped}")
     if recorder is not None:
         print(f"recorded {recorder.frames_written} frames "
               f"({recorder.frames_written / spec.tick_rate:.2f} s at {spec.tick_rate} fps) "

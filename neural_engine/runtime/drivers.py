@@ -30,7 +30,9 @@ class Driver(Protocol):
 
     def reset(self, start: StartState) -> None: ...
 
-    def next_action(self) -> Action: ...
+    def next_action(self, pace: float = 1.0) -> Action:
+        """This tick's action; ``pace`` is game time per wall-clock time (below 1 when
+        the machine cannot keep the tick rate), which only live input needs."""
 
     @property
     def finished(self) -> bool: ...
@@ -49,8 +51,8 @@ class KeyboardDriver:
     def reset(self, start: StartState) -> None:
         self.mapper.release_all()
 
-    def next_action(self) -> Action:
-        return self.mapper.tick()
+    def next_action(self, pace: float = 1.0) -> Action:
+        return self.mapper.tick(pace)
 
 
 class ScriptDriver:
@@ -68,7 +70,7 @@ class ScriptDriver:
     def reset(self, start: StartState) -> None:
         self.index = 0
 
-    def next_action(self) -> Action:
+    def next_action(self, pace: float = 1.0) -> Action:
         if self.finished:
             return self.after
         self.index += 1
@@ -120,7 +122,7 @@ class AgentDriver:
         self.sim.reset([start.seed], poses)
         self.agent.reset(self.sim)
 
-    def next_action(self) -> Action:
+    def next_action(self, pace: float = 1.0) -> Action:
         vector = self.agent.act(self.sim)   # (1, A)
         self.sim.step(vector)
         return self.space.decode(vector[0])
