@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from neural_engine.cli.options import add_device, add_dtype, load_model, parse_dtype, resolve_device
+from neural_engine.cli.options import (add_device, add_dtype, load_model, number, parse_dtype,
+                                       resolve_device, writable_folder)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 from neural_engine.sampler.stream import SAMPLERS
@@ -28,13 +29,16 @@ def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a world model against the simulator",
                        description="Fidelity per horizon, drift, action control, response "
                                    "latency and throughput for each sampler, on the game's "
-                                   "held-out cases; JSON and a Markdown report with plots.")
+                                   "held-out cases; JSON and a Markdown report with plots.",
+                       epilog=CPU_NOTE)
     p.add_argument("--game", default="maze")
     p.add_argument("--weights", help="world-model weights (default: the game's shipped ones)")
     p.add_argument("--sampler", type=_samplers, default=SAMPLER_NAMES,
                    help=f"comma-separated: {', '.join(SAMPLER_NAMES)} (default: all)")
-    p.add_argument("--seconds", type=float, default=30.0, help="fidelity rollout length")
-    p.add_argument("--drift-seconds", type=float, default=300.0, help="drift rollout length")
+    p.add_argument("--seconds", type=number(1, 3600), default=30.0,
+                   help="fidelity rollout length")
+    p.add_argument("--drift-seconds", type=number(1, 86400), default=300.0,
+                   help="drift rollout length")
     p.add_argument("--drift-cases", type=int, default=2, help="cases rolled out for drift")
     p.add_argument("--cases", type=int, help="use only the first N held-out cases")
     p.add_argument("--teacher-steps", type=int, default=32, help="steps of the teacher sampler")
@@ -54,6 +58,9 @@ def add_parser(sub) -> None:
 
 
 SAMPLE_SECONDS = 12.0
+CPU_NOTE = ("On a CPU the defaults (every sampler, 8 cases, 30 s each, 300 s of drift) take "
+            "hours; for a quick look: --sampler rolling --cases 1 --seconds 5 "
+            "--drift-seconds 10 --drift-cases 1.")
 
 
 def redraw(args: argparse.Namespace) -> int:
@@ -87,13 +94,15 @@ def run(args: argparse.Namespace) -> int:
     from neural_engine.evaluation.runner import EvalSettings, evaluate
     from neural_engine.model.weights import ASSETS_ROOT
 
-    for value, flag in ((args.seconds, "--seconds"), (args.drift_seconds, "--drift-seconds")):
-        if value < 1:
-            raise EngineError(f"{flag} must be at least 1")
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        raise EngineError("output folder does not exist", where=args.json)
+    for path in (args.json, args.samples):          # before the work, not after it
+        if path:
+            writable_folder(Path(path).resolve().parent, path)
+    if args.report:
+        writable_folder(Path(args.report), args.report, create=True)
     game = load_game(args.game)
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        print(f"note: {CPU_NOTE}", file=sys.stderr)
     model, label = load_model(args.game, args.weights, None, device, parse_dtype(args, device))
     probe_path = Path(args.probe) if args.probe else ASSETS_ROOT / args.game / "probe.safetensors"
     probe = None
@@ -110,9 +119,15 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(game, model, settings, probe,
                       progress=lambda m: print(m, file=sys.stderr, flush=True))
     report["weights"] = label
-    if args.json:
-        Path(args.json).write_text(json.dumps(public(report), indent=2) + "\n")
-        print(f"wrote {args.json}")
+    numbers = json.dumps(public(report), indent=2) + "\n"
+    # the numbers first (with --report, its report.json too), then what is drawn from them
+    for path in ([args.json] if args.json else []) + (
+            [str(Path(args.report) / "report.json")] if args.report else []):
+        try:
+            Path(path).write_text(numbers)
+        except OSError as exc:
+            raise EngineError(f"cannot write: {exc.strerror}", where=path) from None
+        print(f"wrote {path}")
     if args.samples:
         save_samples(report, Path(args.samples), SAMPLE_SECONDS, game.spec.tick_rate)
         print(f"wrote {args.samples}")

@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from neural_engine.cli.options import add_device, add_dtype, add_pin_cpu, resolve_device
+from neural_engine.cli.options import (add_device, add_dtype, add_pin_cpu, count, number,
+                                       resolve_device, seed)
 from neural_engine.errors import EngineError
 from neural_engine.games import Game, load_game
 from neural_engine.input.actions import Action
@@ -57,11 +58,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_pin_cpu(p)
     p.add_argument("--late-binding", action="store_true",
                    help="frames still noisy in the window take a changed input at once")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=seed, default=None,
                    help="world seed of the start state (default: 0; packs set their own)")
     p.add_argument("--headless", action="store_true",
                    help="render off-screen (no window); pair with --record")
-    p.add_argument("--seconds", type=float, help="stop after this many seconds of game time")
+    p.add_argument("--seconds", type=number(0, above=True),
+                   help="stop after this many seconds of game time (default: headless 10 s "
+                        "or the pack's timeline; in a window, until quit)")
     p.add_argument("--record", metavar="OUT.mp4", help="record what is shown to an mp4 file")
     p.add_argument("--script", metavar="FILE.toml", help="play an action script instead of "
                    "reading the keyboard")
@@ -78,15 +81,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agent", action="store_true",
                    help="let the game's exploring agent play (default when headless "
                         "without a script)")
-    p.add_argument("--scale", type=int, default=4, help="window size as a multiple of the "
-                   "game's resolution (default: 4)")
+    p.add_argument("--scale", type=count(1, 16), default=4, help="window size as a multiple "
+                   "of the game's resolution (default: 4)")
     p.add_argument("--filter", choices=("nearest", "linear"), default="nearest",
                    help="upscaling filter (default: nearest)")
     p.add_argument("--fullscreen", action="store_true", help="start in fullscreen")
     p.add_argument("--no-hud", action="store_true", help="hide the HUD (captions still show)")
     p.add_argument("--bind", action="append", default=[], metavar="BUTTON=KEY[,KEY]",
                    help="override a button's keys, e.g. --bind forward=w,up (repeatable)")
-    p.add_argument("--mouse-sensitivity", type=float, default=None,
+    p.add_argument("--mouse-sensitivity", type=number(0.01, 100), default=None,
                    help="multiplier on mouse motion (default: the pack's, else 1.0)")
     p.add_argument("--screenshot-dir", default=".", help="where F12 saves screenshots")
     p.add_argument("--realtime", action="store_true",
@@ -295,7 +298,7 @@ def _run(args: argparse.Namespace, pack: ScenarioPack | None) -> int:
     spec = game.spec
     if args.scale < 1 or args.scale > 16:
         raise EngineError(f"--scale {args.scale}: must be between 1 and 16")
-    if args.seconds is not None and args.seconds <= 0:
+    if args.seconds is not None and not 0 < args.seconds < float("inf"):
         raise EngineError(f"--seconds {args.seconds}: must be positive")
     if args.mouse_sensitivity is not None and not 0.01 <= args.mouse_sensitivity <= 100:
         raise EngineError(f"--mouse-sensitivity {args.mouse_sensitivity}: must be between "
