@@ -40,7 +40,8 @@ def add_parser(sub) -> None:
     p.add_argument("--drift-seconds", type=number(1, 86400), default=300.0,
                    help="drift rollout length")
     p.add_argument("--drift-cases", type=int, default=2, help="cases rolled out for drift")
-    p.add_argument("--cases", type=int, help="use only the first N held-out cases")
+    p.add_argument("--cases", type=int, help="use only the first N held-out cases "
+                   "(default: all)")
     p.add_argument("--teacher-steps", type=int, default=32, help="steps of the teacher sampler")
     p.add_argument("--probe", help="action-control probe "
                    "(default: assets/<game>/probe.safetensors)")

@@ -10,6 +10,7 @@ is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from typing import Callable, Sequence
 
@@ -24,12 +25,33 @@ def _module(name: str):
     return importlib.import_module(f"neural_engine.cli.{name}")
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows every option's default (unless its text already says it; flags,
+    which are off unless given, say nothing)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or "default" in text or action.nargs == 0
+                or default is argparse.SUPPRESS or action.required):
+            return text
+        if default is None or default == []:
+            shown = "none"
+        elif isinstance(default, (list, tuple)):
+            shown = ",".join(map(str, default))
+        else:
+            shown = "%(default)s"
+        return f"{text} (default: {shown})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="neural-engine",
+        prog="neural-engine", formatter_class=DefaultsFormatter,
         description="An interactive neural game engine: play, generate data, train, "
                     "evaluate and benchmark action-conditioned world models.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=functools.partial(
+                                    argparse.ArgumentParser, formatter_class=DefaultsFormatter))
     for name in COMMANDS:
         _module(name).add_parser(sub)
     return parser

@@ -428,9 +428,9 @@ def _main_thread() -> bool:
 
 def main(argv=None) -> int:
     """Entry point of ``run_game.py``: the play command's arguments at the top level."""
-    from neural_engine.cli.main import guarded
+    from neural_engine.cli.main import DefaultsFormatter, guarded
 
-    parser = argparse.ArgumentParser(prog="run_game.py",
+    parser = argparse.ArgumentParser(prog="run_game.py", formatter_class=DefaultsFormatter,
                                      description="Play a neural game. Esc quits, F11 "
                                      "fullscreen, P pause, R reset, F12 screenshot, F5 "
                                      "reload the pack.")

@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("stage", choices=("ae", "teacher", "rolling", "probe"),
                    help="ae, teacher, rolling: the world model's stages; probe: the "
                         "action-control probe that evaluation uses")
-    p.add_argument("--game", default="maze")
+    p.add_argument("--game", default="maze", help="source game")
     # --run-dir first: torchrun's own parser reads a bare --run as an ambiguous
     # abbreviation of its --run-path and stops
     p.add_argument("--run-dir", "--run", dest="run", required=True,
@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
                    "takes precedence)")
     p.add_argument("--steps", type=count(0), default=100_000, help="stop after this many steps")
     p.add_argument("--minutes", type=number(0, above=True),
-                   help="stop after this many minutes of training "
+                   help="stop after this many minutes of training (default: no limit) "
                    "(summed over resumed runs) with a final checkpoint")
     p.add_argument("--checkpoint-minutes", type=number(0, above=True), default=2.0,
                    help="minutes between checkpoints")
