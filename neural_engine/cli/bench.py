@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
                                    "peak memory and the fraction of the machine's floor, "
                                    "for N streams and each variant (eager, CUDA graph, "
                                    "torch.compile, Triton kernels).")
-    p.add_argument("--game", default="maze")
+    p.add_argument("--game", default="maze", help="source game")
     p.add_argument("--weights", help="world-model weights (default: the game's shipped "
                    "weights, on the CPU as on a GPU)")
     p.add_argument("--size", default=None, help="random weights of this registry size "

@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
                                    "latency and throughput for each sampler, on the game's "
                                    "held-out cases; JSON and a Markdown report with plots.",
                        epilog=CPU_NOTE)
-    p.add_argument("--game", default="maze")
+    p.add_argument("--game", default="maze", help="source game")
     p.add_argument("--weights", help="world-model weights (default: the game's shipped ones)")
     p.add_argument("--sampler", type=_samplers, default=SAMPLER_NAMES,
                    help=f"comma-separated: {', '.join(SAMPLER_NAMES)} (default: all)")

@@ -50,8 +50,8 @@ def add_parser(sub) -> None:
                    "takes precedence)")
     p.add_argument("--steps", type=count(0), default=100_000, help="stop after this many steps")
     p.add_argument("--minutes", type=number(0, above=True),
-                   help="stop after this many minutes of training (default: no limit) "
-                   "(summed over resumed runs) with a final checkpoint")
+                   help="stop after this many minutes of training (summed over resumed "
+                        "runs) with a final checkpoint (default: no limit)")
     p.add_argument("--checkpoint-minutes", type=number(0, above=True), default=2.0,
                    help="minutes between checkpoints")
     p.add_argument("--eval-every", type=count(1), default=1000, help="steps between evaluations")
