@@ -109,7 +109,9 @@ def add_pin_cpu(parser: argparse.ArgumentParser) -> None:
 
 def add_dtype(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
-                        help="inference precision (default: bf16 on a GPU, fp32 on the CPU)")
+                        help="inference precision (default: bf16 on a GPU, fp32 on the CPU; "
+                             "play on the CPU gives the denoiser 8-bit linear weights "
+                             "unless a --dtype is given)")
 
 
 def parse_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype:

@@ -170,6 +170,11 @@ def _neural_source(game: Game, args, weights: str | None, sampler, device):
     from neural_engine.runtime.image_start import ImageStartSource
 
     model, _ = load_model(game.spec.name, weights, None, device, parse_dtype(args, device))
+    if device.type == "cpu" and args.dtype is None:
+        from neural_engine.model.cpu import for_cpu_play
+
+        if (reason := for_cpu_play(model)) is not None:       # model/cpu.py: ~1.7x
+            print(f"note: playing with fp32 weights: {reason}", file=sys.stderr)
     kernels = args.kernels
     source = ImageStartSource(game, model, sampler, device=device, kernels=kernels)
     if device.type == "cuda":
