@@ -10,6 +10,7 @@ exactly what is wrong.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -90,13 +91,18 @@ def read_config(path: str | Path) -> tuple[WorldModelConfig, dict[str, Any]]:
 def expected_tensors(config: WorldModelConfig) -> dict[str, tuple[tuple[int, ...], bool]]:
     """Name → (shape, floating point) of every tensor ``config`` implies, found by
     building the model on the meta device (nothing is allocated)."""
+    return dict(_expected(config))
+
+
+@functools.lru_cache(maxsize=16)
+def _expected(config: WorldModelConfig) -> dict[str, tuple[tuple[int, ...], bool]]:
     with torch.device("meta"):
         state = WorldModel(config).state_dict()
     return {n: (tuple(t.shape), t.is_floating_point()) for n, t in state.items()}
 
 
 def _parameters(config: WorldModelConfig) -> int:
-    return sum(math.prod(shape) for shape, _ in expected_tensors(config).values())
+    return sum(math.prod(shape) for shape, _ in _expected(config).values())
 
 
 def check_weights(path: str | Path) -> tuple[WorldModelConfig, dict[str, Any]]:
