@@ -13,7 +13,6 @@ tests: ``tests/fuzz/test_fuzz.py``. ``tests/fuzz/fuzz.py`` drives them with athe
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import tomllib
@@ -169,4 +168,3 @@ def seed_corpus() -> None:
 
 if __name__ == "__main__":
     seed_corpus()
-    os.sys.exit(0)
