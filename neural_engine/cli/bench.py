@@ -67,6 +67,19 @@ def add_parser(sub) -> None:
                    help="torch.compile mode of the compile variant (e.g. "
                         "max-autotune-no-cudagraphs)")
     p.add_argument("--no-latency", action="store_true", help="skip latency measurement")
+    p.add_argument("--train", choices=("ae", "teacher", "rolling"), default=None,
+                   help="benchmark this training stage's step instead of the streaming tick "
+                        "(random weights of --size; docs/bench.md)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="--train: override a key of the stage's configuration")
+    p.add_argument("--variant", action="append", default=[], metavar="'K=V K=V'",
+                   help="--train: one more configuration to time in the same run, as "
+                        "overrides on top of --set ('packaged' for none); repeatable")
+    p.add_argument("--train-steps", type=int, default=50, help="--train: timed steps")
+    p.add_argument("--train-warmup", type=int, default=20,
+                   help="--train: untimed steps first (compilation happens here)")
+    p.add_argument("--train-profile", type=int, default=5,
+                   help="--train: steps under the PyTorch profiler (0: none)")
     p.add_argument("--json", metavar="OUT.json", help="write all numbers as JSON")
     p.add_argument("--markdown", metavar="OUT.md", help="write the tables as Markdown")
     add_device(p)
@@ -81,12 +94,56 @@ def _write(path: str, text: str) -> None:
     tmp.replace(path)
 
 
+def run_train(args: argparse.Namespace) -> int:
+    """``--train STAGE``: the training step of each size and variant, in one run."""
+    from neural_engine.cli.train import stage_config
+    from neural_engine.training.speed import bench_stage, markdown as train_markdown
+
+    for value, flag in ((args.train_steps, "--train-steps"), (args.train_warmup, "--train-warmup")):
+        if value < 1:
+            raise EngineError(f"{flag} must be at least 1")
+    device = resolve_device(args.device)
+    game = load_game(args.game)
+    sizes = [s.strip() for s in (args.size or "small").split(",") if s.strip()]
+    variants = args.variant or ["packaged"]
+    machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
+               else f"CPU {platform.processor() or platform.machine()}, "
+                    f"{torch.get_num_threads()} threads")
+    report = {"machine": machine, "device": str(device), "torch": torch.__version__,
+              "stage": args.train, "rows": []}
+    for size in sizes:
+        for variant in variants:
+            extra = [] if variant.strip() == "packaged" else variant.split()
+            cfg = stage_config(args.train, None, args.set + extra)
+            row = bench_stage(args.train, game, cfg, device, size, steps=args.train_steps,
+                              warmup=args.train_warmup, profiled=args.train_profile,
+                              weights=Path(args.weights) if args.weights else None,
+                              progress=lambda m: print(m, flush=True))
+            row["overrides"] = " ".join(args.set + extra)
+            report["rows"].append(row)
+            print(f"{args.train} {size} [{row['overrides'] or 'packaged'}]: "
+                  f"{row['steps_per_s']:.2f} steps/s, {row['frames_per_s']:,.0f} frames/s, "
+                  f"{row['tflops']:.1f} TFLOP/s ({100 * row['share_of_matmul_rate']:.1f} % of "
+                  f"{row['matmul_tflops']:.0f}), phases {row['phases_ms']}", flush=True)
+            if args.json:
+                _write(args.json, json.dumps(report, indent=2) + "\n")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    table = train_markdown(report["rows"], machine)
+    print("\n" + table)
+    if args.markdown:
+        _write(args.markdown, table)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.ticks is not None and args.ticks < 1:
-        raise EngineError("--ticks must be at least 1")
     for out in (args.json, args.markdown):
         if out and not Path(out).parent.is_dir():
             raise EngineError("output folder does not exist", where=out)
+    if args.train:
+        return run_train(args)
+    if args.ticks is not None and args.ticks < 1:
+        raise EngineError("--ticks must be at least 1")
     device = resolve_device(args.device)
     dtype = parse_dtype(args, device)
     gpu = device.type == "cuda"

@@ -11,9 +11,11 @@ from neural_engine.cli.options import (add_device, add_dtype, load_model, number
                                        resolve_device, writable_folder)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
+from neural_engine.evaluation.settings import PROFILES
 from neural_engine.sampler.stream import SAMPLERS
 
 SAMPLER_NAMES = tuple(SAMPLERS)
+PROFILE_NAMES = tuple(PROFILES)
 
 
 def _samplers(text: str) -> tuple[str, ...]:
@@ -29,27 +31,30 @@ def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a world model against the simulator",
                        description="Fidelity per horizon, drift, action control, response "
                                    "latency and throughput for each sampler, on the game's "
-                                   "held-out cases; JSON and a Markdown report with plots.",
-                       epilog=CPU_NOTE)
+                                   "held-out cases; JSON and a Markdown report with plots.")
     p.add_argument("--game", default="maze", help="source game")
     p.add_argument("--weights", help="world-model weights (default: the game's shipped ones)")
-    p.add_argument("--sampler", type=_samplers, default=SAMPLER_NAMES,
-                   help=f"comma-separated: {', '.join(SAMPLER_NAMES)} (default: all)")
-    p.add_argument("--seconds", type=number(1, 3600), default=30.0,
-                   help="fidelity rollout length")
-    p.add_argument("--drift-seconds", type=number(1, 86400), default=300.0,
-                   help="drift rollout length")
-    p.add_argument("--drift-cases", type=int, default=2, help="cases rolled out for drift")
-    p.add_argument("--cases", type=int, help="use only the first N held-out cases "
-                   "(default: all)")
-    p.add_argument("--teacher-steps", type=int, default=32, help="steps of the teacher sampler")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="full",
+                   help="full: every measure, a few minutes on one GPU; quick: what training "
+                        "validation runs, about a minute on one GPU; cpu: within 15 minutes "
+                        "on a 2-core CPU (the full profile takes hours there) (default: full)")
+    p.add_argument("--sampler", type=_samplers, default=None,
+                   help=f"comma-separated: {', '.join(SAMPLER_NAMES)} (default: the profile's)")
+    p.add_argument("--seconds", type=number(1, 3600), help="fidelity rollout length "
+                   "(default: the profile's; full: 30)")
+    p.add_argument("--drift-seconds", type=number(1, 86400),
+                   help="realism rollout length (default: the profile's; full: 300)")
+    p.add_argument("--drift-cases", type=int, help="cases rolled out for realism (full: 2)")
+    p.add_argument("--cases", type=int, help="use only the first N held-out cases")
+    p.add_argument("--control-worlds", type=int, help="worlds per control test (full: 8)")
+    p.add_argument("--teacher-steps", type=int, help="steps of the teacher sampler (full: 32)")
     p.add_argument("--probe", help="action-control probe "
                    "(default: assets/<game>/probe.safetensors)")
     p.add_argument("--json", metavar="OUT.json", help="write the numbers as JSON")
     p.add_argument("--report", metavar="DIR", help="write report.md, plots and a video here")
     p.add_argument("--samples", metavar="FILE.safetensors",
-                   help="with --json: also keep the side-by-side case's generated frames "
-                        "(first 12 s) here; with --from-json: read them for the video")
+                   help="with --json: also keep the frames the report shows (contact sheets, "
+                        "the side-by-side case's first 8 s) here; with --from-json: read them")
     p.add_argument("--from-json", metavar="IN.json",
                    help="draw --report from an earlier run's JSON (say, one made on a GPU "
                         "machine without pygame) instead of evaluating")
@@ -58,10 +63,14 @@ def add_parser(sub) -> None:
     p.set_defaults(handler=run)
 
 
-SAMPLE_SECONDS = 12.0
-CPU_NOTE = ("On a CPU the defaults (every sampler, 8 cases, 30 s each, 300 s of drift) take "
-            "hours; for a quick look: --sampler rolling --cases 1 --seconds 5 "
-            "--drift-seconds 10 --drift-cases 1.")
+SAMPLE_SECONDS = 8.0
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` whole, never half-written."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def redraw(args: argparse.Namespace) -> int:
@@ -74,9 +83,9 @@ def redraw(args: argparse.Namespace) -> int:
         report = json.loads(Path(args.from_json).read_text())
     except (OSError, ValueError) as error:
         raise EngineError(f"not an evaluation JSON: {error}", where=args.from_json) from error
-    if not isinstance(report, dict) or not {"results", "cases", "truth_drift"} <= report.keys():
-        raise EngineError("not an evaluation JSON (no results, cases or truth_drift)",
-                          where=args.from_json)
+    if not isinstance(report, dict) or not {"results", "cases", "simulator"} <= report.keys():
+        raise EngineError("not an evaluation JSON of this engine (no results, cases or "
+                          "simulator scores)", where=args.from_json)
     game = load_game(report.get("game", args.game))
     if args.samples:
         load_samples(report, Path(args.samples), game)
@@ -87,14 +96,24 @@ def redraw(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neural_engine.evaluation.gates import passed
     from neural_engine.evaluation.probe import load_probe
     from neural_engine.evaluation.report import public, save_samples, write_report
 
     if args.from_json:
         return redraw(args)
-    from neural_engine.evaluation.runner import EvalSettings, evaluate
+    from neural_engine.evaluation.runner import evaluate
+    from neural_engine.evaluation.settings import profile
     from neural_engine.model.weights import ASSETS_ROOT
 
+    for value, flag in ((args.seconds, "--seconds"), (args.drift_seconds, "--drift-seconds")):
+        if value is not None and not value >= 1:
+            raise EngineError(f"{flag} must be at least 1")
+    for value, flag in ((args.drift_cases, "--drift-cases"), (args.cases, "--cases"),
+                        (args.control_worlds, "--control-worlds"),
+                        (args.teacher_steps, "--teacher-steps")):
+        if value is not None and value < 1:
+            raise EngineError(f"{flag} must be at least 1")
     for path in (args.json, args.samples):          # before the work, not after it
         if path:
             writable_folder(Path(path).resolve().parent, path)
@@ -102,8 +121,9 @@ def run(args: argparse.Namespace) -> int:
         writable_folder(Path(args.report), args.report, create=True)
     game = load_game(args.game)
     device = resolve_device(args.device)
-    if device.type == "cpu":
-        print(f"note: {CPU_NOTE}", file=sys.stderr)
+    if device.type == "cpu" and args.profile == "full":
+        print("note: the full profile takes hours on a CPU; --profile cpu runs within 15 "
+              "minutes on two cores", file=sys.stderr)
     model, label = load_model(args.game, args.weights, None, device, parse_dtype(args, device))
     probe_path = Path(args.probe) if args.probe else ASSETS_ROOT / args.game / "probe.safetensors"
     probe = None
@@ -114,21 +134,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"note: no action-control probe at {probe_path}; skipping action control",
               file=sys.stderr)
-    settings = EvalSettings(samplers=args.sampler, seconds=args.seconds,
-                            drift_seconds=args.drift_seconds, drift_cases=args.drift_cases,
-                            cases=args.cases, teacher_steps=args.teacher_steps)
-    report = evaluate(game, model, settings, probe,
-                      progress=lambda m: print(m, file=sys.stderr, flush=True))
-    report["weights"] = label
-    numbers = json.dumps(public(report), indent=2) + "\n"
-    # the numbers first (with --report, its report.json too), then what is drawn from them
-    for path in ([args.json] if args.json else []) + (
-            [str(Path(args.report) / "report.json")] if args.report else []):
-        try:
-            Path(path).write_text(numbers)
-        except OSError as exc:
-            raise EngineError(f"cannot write: {exc.strerror}", where=path) from None
-        print(f"wrote {path}")
+    settings = profile(args.profile, samplers=args.sampler, seconds=args.seconds,
+                       drift_seconds=args.drift_seconds, drift_cases=args.drift_cases,
+                       cases=args.cases, control_worlds=args.control_worlds,
+                       teacher_steps=args.teacher_steps)
+    def keep(report: dict) -> None:
+        """After each sampler: the JSON so far, so a run cut short keeps what it measured
+        (with --report, its report.json too: the numbers are there before the drawing)."""
+        report["weights"] = label
+        numbers = json.dumps(public(report), indent=2) + "\n"
+        for path in ([Path(args.json)] if args.json else []) + (
+                [Path(args.report) / "report.json"] if args.report else []):
+            write_text(path, numbers)
+
+    report = evaluate(game, model, settings, probe, profile=args.profile,
+                      progress=lambda m: print(m, file=sys.stderr, flush=True), partial=keep)
+    keep(report)
+    if args.json:
+        print(f"wrote {args.json}")
     if args.samples:
         save_samples(report, Path(args.samples), SAMPLE_SECONDS, game.spec.tick_rate)
         print(f"wrote {args.samples}")
@@ -136,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         path = write_report(report, Path(args.report), label, game.spec.tick_rate)
         print(f"wrote {path}")
     for r in report["results"]:
-        print(f"{r['sampler']:>15}: PSNR first 2 s {r['psnr_first_2s']:.2f} dB, "
-              f"ΔDrift {r['delta_drift']:.3f}, {r['ms_per_tick']:.1f} ms/tick")
+        print(f"{r['sampler']:>22}: gates passed {passed(r['gates'])}/{len(r['gates'])}, "
+              f"PSNR first 2 s {r['fidelity']['psnr_first_2s']:.2f} dB, "
+              f"{r['ms_per_tick']:.1f} ms/tick")
     return 0

@@ -34,6 +34,11 @@ def frame_features(frames: torch.Tensor) -> torch.Tensor:
     return torch.cat([pooled, edges, colours], 1)
 
 
+def features_of(frames: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    """``frame_features`` of many frames (N, H, W, 3), a chunk at a time."""
+    return torch.cat([frame_features(part) for part in frames.split(chunk)])
+
+
 def _histogram(values: torch.Tensor, bins: int) -> torch.Tensor:
     """Row-wise normalised histograms of values in [0, 1]: (N, P) → (N, bins)."""
     index = (values.clamp(0, 1) * (bins - 1e-4)).long()
@@ -60,10 +65,14 @@ class RealFrameBank:
         self.mean, self.std = bank.mean(0), bank.std(0).clamp_min(1e-3)
         self.bank = (bank - self.mean) / self.std                             # (N, D)
 
+    def standardise(self, features: torch.Tensor) -> torch.Tensor:
+        """Features (N, D) in the bank's units (zero mean, unit spread over real frames)."""
+        return (features.to(self.mean.device) - self.mean) / self.std
+
     def distance(self, frames: torch.Tensor, chunk: int = 512) -> torch.Tensor:
         """(N, H, W, 3) uint8 → (N,) distance to the nearest bank frame."""
         out = []
         for part in frames.split(chunk):
-            f = (frame_features(part.to(self.bank.device)) - self.mean) / self.std
+            f = self.standardise(frame_features(part.to(self.bank.device)))
             out.append(torch.cdist(f, self.bank).min(1).values)
         return torch.cat(out)

@@ -3,10 +3,11 @@
 Trained on real frames only (``neural-engine train probe``), it looks at two
 consecutive frames and estimates how the player moved between them: the turn angle,
 the step forward and the step sideways (in the heading of the first frame). Classes
-for scoring: turn left / none / right and move back / none / forward, with small dead
-zones. On generated frames it tells whether the world answered the keys: its reading
-of a generated pair is compared with the true motion under the same actions (taken
-from the simulator, so walls that stop a commanded step are accounted for).
+for scoring, one per axis (``AXES``): turn left / none / right, move back / none /
+forward and strafe left / none / right, each with a small dead zone. On generated
+frames it tells whether the world answered the keys: its reading of a generated pair
+is compared with the true motion under the same actions (taken from the simulator, so
+walls that stop a commanded step are accounted for).
 
 Applies to games whose simulator state has ``x``, ``y`` and ``angle``.
 """
@@ -25,7 +26,9 @@ from neural_engine.errors import EngineError
 
 SIZE = 64                      # frames are read at 64×64
 SCALE = torch.tensor([0.25, 0.2, 0.2])      # typical |turn| (rad), |step| (tiles)
+AXES = ("turn", "move", "strafe")           # the probe's outputs, in order
 TURN_DEAD, MOVE_DEAD = 0.02, 0.02
+DEAD_ZONES = torch.tensor([TURN_DEAD, MOVE_DEAD, MOVE_DEAD])
 FORMAT = "neural-engine/motion-probe/1"
 
 
@@ -61,11 +64,23 @@ def motion_targets(states: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor
     return torch.stack([turn, dx * c + dy * s, -dx * s + dy * c], -1)
 
 
-def classes(motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(..., 3) motion → turn and move classes in {-1, 0, 1} each."""
-    turn = torch.where(motion[..., 0].abs() > TURN_DEAD, motion[..., 0].sign(), 0)
-    move = torch.where(motion[..., 1].abs() > MOVE_DEAD, motion[..., 1].sign(), 0)
-    return turn.long(), move.long()
+def classes(motion: torch.Tensor) -> torch.Tensor:
+    """(..., 3) motion → (..., 3) long classes in {-1, 0, 1}, one per axis of ``AXES``
+    (turn: right is +1; move: forward is +1; strafe: right is +1)."""
+    dead = DEAD_ZONES.to(motion.device)
+    return torch.where(motion.abs() > dead, motion.sign(), 0).long()
+
+
+@torch.no_grad()
+def read_motion(probe: MotionProbe, frames: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """The probe's reading of every consecutive pair of frames (B, T, H, W, 3) uint8 →
+    (B, T − 1, 3) on the CPU."""
+    b, t = frames.shape[:2]
+    device = next(probe.parameters()).device
+    before, after = frames[:, :-1].flatten(0, 1), frames[:, 1:].flatten(0, 1)
+    read = [probe(x.to(device), y.to(device)).float().cpu()
+            for x, y in zip(before.split(chunk), after.split(chunk))]
+    return torch.cat(read).view(b, t - 1, 3) if read else torch.zeros(b, 0, 3)
 
 
 def save_probe(path: Path, probe: MotionProbe, info: dict) -> Path:

@@ -40,11 +40,15 @@ def decode_latents(model: WorldModel, latents: torch.Tensor, chunk: int = 256) -
 @torch.no_grad()
 def rollout(model: WorldModel, cfg: SamplerConfig, context: torch.Tensor,
             context_actions: torch.Tensor, actions: torch.Tensor, seed: int = 0,
-            cuda_graphs: bool = False, late_binding: bool = False) -> torch.Tensor:
-    """Frames (B, T, H, W, 3) uint8 for actions (B, T, A) after context (B, Fc, H, W, 3)."""
+            cuda_graphs: bool = False, late_binding: bool = False,
+            frames: int | None = None) -> torch.Tensor:
+    """Frames (B, T, H, W, 3) uint8 for actions (B, T, A) after context (B, Fc, H, W, 3);
+    ``frames``: stop after the first that many (the later actions still enter the window,
+    so the frames kept saw what follows them as the stream would have)."""
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
     b, t = actions.shape[:2]
+    wanted = t if frames is None else min(frames, t)
     sampler = StreamSampler(model.denoiser, model.schedule, cfg, b, device, dtype)
     if cuda_graphs and device.type == "cuda":
         sampler.capture()
@@ -53,7 +57,7 @@ def rollout(model: WorldModel, cfg: SamplerConfig, context: torch.Tensor,
     actions = actions.to(device, dtype)
     emitted = []
     tick = 0
-    while len(emitted) < t:
+    while len(emitted) < wanted:
         a = actions[:, min(tick, t - 1)]
         changed = late_binding and 0 < tick < t and not torch.equal(a, actions[:, tick - 1])
         out = sampler.step(a, input_changed=changed)

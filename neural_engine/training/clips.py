@@ -6,6 +6,12 @@ happened. Episodes last ``episode_ticks`` and then restart in new worlds. Each
 episode's first frame is kept as its "anchor" (for training the attention sink on a
 frame from long ago).
 
+A stage that trains on latents passes its frozen encoder (``encode``): each refill of
+the pool is then encoded once, in large chunks, and clips carry their latents. With
+``reuse`` = K, every refill is served K times over (the first pass in order, each later
+one in a seeded shuffle), so one simulated and encoded frame feeds K steps: the data's
+cost per step falls K-fold, at the price of fresher data.
+
 Everything derives from (seed, number of clips drawn): ``state_dict`` is that count,
 and ``load_state_dict`` replays the current episode up to it, so a resumed run sees
 exactly the clips an uninterrupted run would have seen.
@@ -17,6 +23,7 @@ exactly the clips an uninterrupted run would have seen.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -34,6 +41,8 @@ class Clip:
     actions: torch.Tensor
     anchor: torch.Tensor
     states: torch.Tensor | None = None
+    latents: torch.Tensor | None = None        # (B, T, C, h, w), with an encoder
+    anchor_latents: torch.Tensor | None = None  # (B, C, h, w)
 
 
 class SimClips:
@@ -45,12 +54,18 @@ class SimClips:
     """
 
     def __init__(self, game: Game, batch: int, clip_len: int, device: torch.device | str,
-                 seed: int = 0, episode_ticks: int = 400, pool: int | None = None):
+                 seed: int = 0, episode_ticks: int = 400, pool: int | None = None,
+                 encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 reuse: int = 1):
         self.game, self.batch, self.clip_len = game, batch, clip_len
         self.device = torch.device(device)
         self.seed = seed
         self.pool = max(batch, pool or batch)
-        self.per_refill = self.pool // batch
+        self.encode, self.reuse = encode, max(1, reuse)
+        self.latents = self.anchor_latents = None
+        self.order: list[torch.Tensor] = []
+        self.per_pass = self.pool // batch
+        self.per_refill = self.per_pass * self.reuse
         self.refills_per_episode = max(1, episode_ticks // clip_len)
         self.drawn = 0
         self.sim = game.simulator(batch=self.pool, device=self.device)
@@ -81,15 +96,32 @@ class SimClips:
                 self.frames[:, t] = frame
                 self.actions[:, t] = action
                 self.states[:, t] = self.sim.state()
+        if record:
+            self._prepare(refill)
+
+    def _prepare(self, refill: int) -> None:
+        """Encode the refill (with an encoder) and draw the order of its later passes."""
+        if self.encode is not None:
+            self.latents = self.encode(self.frames)
+            self.anchor_latents = self.encode(self.anchor[:, None])[:, 0]
+        g = torch.Generator().manual_seed(episode_seed(self.seed + 104_729, refill))
+        self.order = [torch.arange(self.pool)] + [torch.randperm(self.pool, generator=g)
+                                                  for _ in range(self.reuse - 1)]
 
     def next(self) -> Clip:
         refill, part = divmod(self.drawn, self.per_refill)
         if part == 0:
             self._refill(refill)
         self.drawn += 1
-        rows = slice(part * self.batch, (part + 1) * self.batch)
-        return Clip(self.frames[rows].clone(), self.actions[rows].clone(), self.anchor[rows],
+        serve, slot = divmod(part, self.per_pass)
+        rows = self.order[serve][slot * self.batch:(slot + 1) * self.batch].to(self.device)
+        if serve == 0:                  # in order: plain slices, as without reuse
+            rows = slice(slot * self.batch, (slot + 1) * self.batch)
+        clip = Clip(self.frames[rows].clone(), self.actions[rows].clone(), self.anchor[rows],
                     self.states[rows].clone())
+        if self.latents is not None:
+            clip.latents, clip.anchor_latents = self.latents[rows], self.anchor_latents[rows]
+        return clip
 
     def state_dict(self) -> dict:
         return {"drawn": self.drawn}

@@ -1,12 +1,12 @@
-"""Quick held-out checks run during training: rollouts against the simulator.
+"""Validation during training: the evaluation's own measures and gates, on a profile.
 
-Every evaluation of a stage streams each named sampler from real context on fixed
-held-out worlds under the agent's actions, and compares with the simulator's frames:
-PSNR over the first second and the first two seconds, SSIM, and a motion ratio
-(mean frame-to-frame change of the generated frames over that of the true frames; a
-world drifting towards stillness shows it falling below 1). A side-by-side sample
-(truth | model) of the first world is written beside the checkpoints. The full
-evaluation with reports lives in ``neural_engine.evaluation``.
+A training run watches what the playability gates watch (``neural_engine.evaluation``):
+every evaluation of a stage runs the named samplers of the model being trained through
+the same scoring as ``neural-engine eval`` (the ``quick`` profile by default) and logs,
+per sampler, each gate's value and the number passed, beside the fidelity PSNR. The
+held-out work is replayed in the simulator once per run and kept. A contact sheet
+(simulator over model, for a still, a turning and a walking test) is written beside
+the checkpoints.
 """
 
 from __future__ import annotations
@@ -16,47 +16,52 @@ from pathlib import Path
 
 import torch
 
-from neural_engine.evaluation.metrics import psnr, ssim
-from neural_engine.evaluation.rollout import rollout
+from neural_engine.evaluation.gates import passed
+from neural_engine.evaluation.probe import load_probe
+from neural_engine.evaluation.report import contact_sheet
+from neural_engine.evaluation.runner import evaluate
+from neural_engine.evaluation.score import build_workload
+from neural_engine.evaluation.settings import profile
 from neural_engine.games import Game
+from neural_engine.model.weights import ASSETS_ROOT
 from neural_engine.model.world import WorldModel
-from neural_engine.sampler.stream import SamplerConfig, named_sampler
-from neural_engine.training.clips import held_out_clips
-from neural_engine.video import write_video
+from neural_engine.video import write_png
 
-CONTEXT = 2
+CONTEXT = 2                   # real frames a distillation rollout starts from
 
 
-def sampler_for(name: str, steps: int, max_frames: int) -> SamplerConfig:
-    """A named sampler sized to the model (``steps``: the teacher's, or the causal one's)."""
-    cfg = named_sampler(name, max_frames, teacher_steps=steps or None)
-    if name == "causal" and steps:
-        cfg = replace(cfg, steps_per_tick=steps)
-    return cfg
+class Validation:
+    """The gates of ``samplers`` on profile ``name`` (``teacher_steps``: the teacher
+    sampler's steps) for a model of ``game`` under training."""
 
+    def __init__(self, game: Game, name: str, samplers: tuple[str, ...],
+                 teacher_steps: int | None = None):
+        self.game = game
+        self.profile = name
+        self.settings = profile(name, samplers=samplers, teacher_steps=teacher_steps)
+        path = ASSETS_ROOT / game.spec.name / "probe.safetensors"
+        self.probe_path = path if path.is_file() else None
+        self.work = None
 
-def motion(frames: torch.Tensor) -> torch.Tensor:
-    """Mean absolute change between consecutive frames (B, T, H, W, 3) → scalar."""
-    return (frames[:, 1:].float() - frames[:, :-1].float()).abs().mean()
-
-
-@torch.no_grad()
-def evaluate_rollouts(game: Game, model: WorldModel, folder: Path, step: int, worlds: int,
-                      frames: int, samplers: dict[str, int]) -> dict[str, float]:
-    device = next(model.parameters()).device
-    clip = held_out_clips(game, worlds, frames + CONTEXT, device)
-    truth = clip.frames[:, CONTEXT:]
-    rate = game.spec.tick_rate
-    out: dict[str, float] = {}
-    for name, steps in samplers.items():
-        cfg = sampler_for(name, steps, model.config.denoiser.max_frames)
-        gen = rollout(model, cfg, clip.frames[:, :CONTEXT], clip.actions[:, :CONTEXT],
-                      clip.actions[:, CONTEXT:], seed=1)
-        p = psnr(gen, truth)                                                  # (B, T)
-        out[f"{name}_psnr_1s"] = p[:, :rate].mean().item()
-        out[f"{name}_psnr_2s"] = p[:, :2 * rate].mean().item()
-        out[f"{name}_ssim_2s"] = ssim(gen[:, :2 * rate], truth[:, :2 * rate]).mean().item()
-        out[f"{name}_motion_ratio"] = (motion(gen) / motion(truth).clamp_min(1e-6)).item()
-        side = torch.cat([truth[0], gen[0]], 2).cpu().numpy()                # (T, H, 2W, 3)
-        write_video(folder / f"sample-{name}-{step:07d}.mp4", side, fps=rate)
-    return out
+    @torch.no_grad()
+    def __call__(self, model: WorldModel, folder: Path, step: int) -> dict[str, float]:
+        device = next(model.parameters()).device
+        if self.work is None:
+            self.work = build_workload(self.game, self.settings)
+        probe = None if self.probe_path is None else load_probe(self.probe_path, device)
+        if device.type == "cuda":
+            model = model.to(dtype=torch.bfloat16)
+        report = evaluate(self.game, model, replace(self.settings), probe,
+                          progress=lambda message: None, profile=self.profile, work=self.work)
+        out: dict[str, float] = {}
+        for r in report["results"]:
+            name = r["sampler"]
+            out[f"{name}_gates_passed"] = float(passed(r["gates"]))
+            out[f"{name}_psnr_first_2s"] = r["fidelity"]["psnr_first_2s"]
+            for row in r["gates"]:
+                if isinstance(row["value"], (int, float)):
+                    out[f"{name}_{row['gate']}"] = float(row["value"])
+            cases = report["_contact"][name]
+            if cases:
+                write_png(folder / f"contact-{name}-{step:07d}.png", contact_sheet(cases))
+        return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from neural_engine.evaluation.probe import (SCALE, MotionProbe, classes, motion_targets,
+from neural_engine.evaluation.probe import (AXES, SCALE, MotionProbe, classes, motion_targets,
                                             save_probe)
 from neural_engine.games import Game
 from neural_engine.schema import bounds
@@ -78,9 +78,8 @@ class ProbeStage:
         clip = self._eval
         truth = motion_targets(clip.states, self.names).flatten(0, 1)
         pred = probe(clip.frames[:, :-1].flatten(0, 1), clip.frames[:, 1:].flatten(0, 1))
-        (tt, tm), (pt, pm) = classes(truth), classes(pred)
-        return {"turn_accuracy": (tt == pt).float().mean().item(),
-                "move_accuracy": (tm == pm).float().mean().item()}
+        hits = (classes(truth) == classes(pred)).float().mean(0)          # (3,)
+        return {f"{axis}_accuracy": hit.item() for axis, hit in zip(AXES, hits)}
 
     def evaluate(self, folder: Path, step: int) -> dict[str, float]:
         self.probe.eval()

@@ -31,11 +31,11 @@ import copy
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from neural_engine.evaluation.rollout import encode_frames
 from neural_engine.games import Game
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_world_model, save_world_model
@@ -43,7 +43,9 @@ from neural_engine.model.world import WorldModel
 from neural_engine.sampler.stream import SAMPLERS, StreamSampler
 from neural_engine.schema import bounds
 from neural_engine.training.clips import SimClips
-from neural_engine.training.evaluation import CONTEXT, evaluate_rollouts
+from neural_engine.training.evaluation import CONTEXT, Validation
+from neural_engine.training.frozen import FrozenEncoder
+from neural_engine.training.phases import PhaseClock
 from neural_engine.training.trainer import Distributed, wrap
 
 EXPORT_NAME = "student.safetensors"
@@ -67,8 +69,7 @@ class RollingTraining:
     ema: float = field(default=0.99, metadata=bounds(0.0, 1.0))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=512, metadata=bounds(1, 65536))  # environments simulated at once
-    eval_worlds: int = field(default=8, metadata=bounds(1, 256))
-    eval_frames: int = field(default=60, metadata=bounds(2, 10000))
+    eval_profile: Literal["quick", "cpu", "smoke", "full"] = "quick"   # validation
 
 
 class RollingStage:
@@ -101,13 +102,16 @@ class RollingStage:
         self.clip_len = CONTEXT + cfg.rollout_max + self.window
         self.clips = SimClips(game, cfg.batch, self.clip_len, device,
                               seed=seed * 1000 + env.rank, episode_ticks=cfg.episode_ticks,
-                              pool=cfg.pool)
+                              pool=cfg.pool, encode=FrozenEncoder(self.teacher.autoencoder,
+                                                                  device))
+        self.phases = PhaseClock()
         self.schedule = self.teacher.schedule
         self.autocast = device.type == "cuda"
         self.sampler = StreamSampler(self.student, self.schedule, self.sampler_cfg, cfg.batch,
                                      device, torch.float32)
         if device.type == "cuda":
             self.sampler.capture()
+        self.validation = Validation(game, cfg.eval_profile, (cfg.sampler, "causal"))
 
     def items_per_step(self) -> int:
         return self.cfg.batch * self.window
@@ -185,13 +189,14 @@ class RollingStage:
 
     def train_step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
-        clip = self.clips.next()
-        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-            latents = encode_frames(self.teacher, clip.frames, torch.float32).float()
-        actions = clip.actions
+        with self.phases("data"):
+            clip = self.clips.next()
+        latents, actions = clip.latents, clip.actions
         ticks = self.rng.randint(max(cfg.rollout_min, self.window - 1), cfg.rollout_max)
-        emitted = self._roll_out(latents, actions, ticks)
-        x0 = self._generate(actions, ticks)                                   # (B, W, ...)
+        with self.phases("rollout"):
+            emitted = self._roll_out(latents, actions, ticks)
+        with self.phases("generate"):
+            x0 = self._generate(actions, ticks)                               # (B, W, ...)
         window_actions = self.sampler.actions[:, 1:].clone()
         hist, hist_actions = self._context(emitted, actions, ticks)
         n = hist.shape[1] + self.window
@@ -199,18 +204,21 @@ class RollingStage:
         pos = torch.arange(n, device=self.device)
 
         # DMD: the student moves from the fake score towards the real one.
-        with torch.no_grad():
-            x, tt, a, t, _, noisy = self._score_inputs(hist, hist_actions, x0.detach(),
-                                                       window_actions)
-            with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-                prev = self._score_prev(x, tt)
-                v_real = self.teacher.denoiser(x, tt, a, pos, frame_mask=mask, prev=prev).float()
-                v_fake = self.critic(x, tt, a, pos, frame_mask=mask, prev=prev).float()
-            h = hist.shape[1]
-            real = self.schedule.x0_from_v(noisy, v_real[:, h:], t)
-            fake = self.schedule.x0_from_v(noisy, v_fake[:, h:], t)
-            scale = (x0.detach() - real).abs().mean((1, 2, 3, 4), keepdim=True).clamp_min(1e-4)
-            direction = (fake - real) / scale
+        with self.phases("scores"):
+            with torch.no_grad():
+                x, tt, a, t, _, noisy = self._score_inputs(hist, hist_actions, x0.detach(),
+                                                           window_actions)
+                with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+                    prev = self._score_prev(x, tt)
+                    v_real = self.teacher.denoiser(x, tt, a, pos, frame_mask=mask,
+                                                   prev=prev).float()
+                    v_fake = self.critic(x, tt, a, pos, frame_mask=mask, prev=prev).float()
+                h = hist.shape[1]
+                real = self.schedule.x0_from_v(noisy, v_real[:, h:], t)
+                fake = self.schedule.x0_from_v(noisy, v_fake[:, h:], t)
+                scale = (x0.detach() - real).abs().mean((1, 2, 3, 4),
+                                                        keepdim=True).clamp_min(1e-4)
+                direction = (fake - real) / scale
         loss_dmd = 0.5 * F.mse_loss(x0, (x0 - direction).detach())
         loss = loss_dmd
         loss_gt = torch.zeros((), device=self.device)
@@ -223,29 +231,31 @@ class RollingStage:
                 target = latents[:, [index[k] for k in ok]]
                 loss_gt = F.mse_loss(x0[:, ok], target)
                 loss = loss + cfg.gt_weight * loss_gt
-        self.optim.zero_grad(set_to_none=True)
-        loss.backward()
-        grad = torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
-        self.optim.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.ema.parameters()), list(self.student.parameters()),
-                                 1.0 - cfg.ema)
+        with self.phases("backward"):
+            self.optim.zero_grad(set_to_none=True)
+            loss.backward()
+            grad = torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
+            self.optim.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.ema.parameters()),
+                                     list(self.student.parameters()), 1.0 - cfg.ema)
 
         # The critic learns the student's frames (flow matching on detached samples).
-        critic_loss = torch.zeros((), device=self.device)
-        for _ in range(cfg.critic_steps):
-            x, tt, a, t, noise, _ = self._score_inputs(hist, hist_actions, x0.detach(),
-                                                       window_actions)
-            with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-                v = self.train_critic(x, tt, a, pos, frame_mask=mask,
-                                      prev=self._score_prev(x, tt)).float()
-            target = self.schedule.velocity_target(x0.detach(), noise)
-            c_loss = F.mse_loss(v[:, hist.shape[1]:], target)
-            self.optim_critic.zero_grad(set_to_none=True)
-            c_loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.critic.parameters(), 1.0)
-            self.optim_critic.step()
-            critic_loss += c_loss.detach() / cfg.critic_steps
+        with self.phases("critic"):
+            critic_loss = torch.zeros((), device=self.device)
+            for _ in range(cfg.critic_steps):
+                x, tt, a, t, noise, _ = self._score_inputs(hist, hist_actions, x0.detach(),
+                                                           window_actions)
+                with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+                    v = self.train_critic(x, tt, a, pos, frame_mask=mask,
+                                          prev=self._score_prev(x, tt)).float()
+                target = self.schedule.velocity_target(x0.detach(), noise)
+                c_loss = F.mse_loss(v[:, hist.shape[1]:], target)
+                self.optim_critic.zero_grad(set_to_none=True)
+                c_loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), 1.0)
+                self.optim_critic.step()
+                critic_loss += c_loss.detach() / cfg.critic_steps
         return {"dmd": loss_dmd.detach(), "gt": loss_gt.detach(), "critic": critic_loss,
                 "grad": grad, "ticks": float(ticks)}
 
@@ -255,9 +265,7 @@ class RollingStage:
         return model.eval()
 
     def evaluate(self, folder: Path, step: int) -> dict[str, float]:
-        return evaluate_rollouts(self.game, self.eval_model(), folder, step,
-                                 worlds=self.cfg.eval_worlds, frames=self.cfg.eval_frames,
-                                 samplers={"rolling": 0, "causal": self.window})
+        return self.validation(self.eval_model(), folder, step)
 
     def export(self, folder: Path) -> Path:
         return save_world_model(folder / EXPORT_NAME, self.eval_model(), dtype=torch.bfloat16,

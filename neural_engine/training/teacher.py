@@ -22,11 +22,11 @@ import copy
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from neural_engine.evaluation.rollout import encode_frames
 from neural_engine.games import Game
 from neural_engine.model.config import named_config
 from neural_engine.model.dit import block_causal_mask, previous_frames
@@ -35,7 +35,9 @@ from neural_engine.model.weights import load_autoencoder, load_world_model, save
 from neural_engine.model.world import WorldModel
 from neural_engine.schema import bounds
 from neural_engine.training.clips import SimClips
-from neural_engine.training.evaluation import evaluate_rollouts
+from neural_engine.training.evaluation import Validation
+from neural_engine.training.frozen import FrozenEncoder
+from neural_engine.training.phases import PhaseClock
 from neural_engine.training.trainer import Distributed, compiled, wrap
 
 EXPORT_NAME = "teacher.safetensors"
@@ -61,6 +63,9 @@ class TeacherTraining:
     window: int = field(default=4, metadata=bounds(1, 32))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=1024, metadata=bounds(1, 65536))  # environments simulated at once
+    # Steps each simulated and encoded clip feeds (``SimClips``): the data's cost per
+    # step falls this many times, the data gets this many times less fresh.
+    reuse: int = field(default=1, metadata=bounds(1, 64))
     # The denoiser's direct path from each frame's predecessor (``DenoiserConfig``), and
     # how often a predecessor is hidden in training, so the model also works without one
     # (a stream's first frame, a frame after the sink).
@@ -69,8 +74,12 @@ class TeacherTraining:
     # The convolutional head after the transformer (``DenoiserConfig.refiner``; 0: off).
     refiner: int = field(default=0, metadata=bounds(0, 1024))
     compile: bool = True          # torch.compile the training forward on CUDA
-    eval_worlds: int = field(default=8, metadata=bounds(1, 256))
-    eval_frames: int = field(default=40, metadata=bounds(2, 10000))
+    # "reduce-overhead" also replays the compiled forward and backward as CUDA graphs
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune",
+                          "max-autotune-no-cudagraphs"] = "default"
+    # validation: the evaluation profile whose gates the run logs, and the teacher
+    # sampler's steps there
+    eval_profile: Literal["quick", "cpu", "smoke", "full"] = "quick"
     eval_steps: int = field(default=16, metadata=bounds(1, 1000))
 
 
@@ -125,7 +134,7 @@ class TeacherStage:
             self._warm_start(start.denoiser, config, init)
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False)
         self.train_denoiser = compiled(wrap(self.denoiser, env), cfg.compile and
-                                       device.type == "cuda")
+                                       device.type == "cuda", cfg.compile_mode)
         self.optim = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr,
                                        weight_decay=cfg.weight_decay, betas=(0.9, 0.99),
                                        fused=device.type == "cuda")
@@ -133,11 +142,16 @@ class TeacherStage:
         self.optimizers = {"denoiser": self.optim}
         self.frames = config.denoiser.max_frames
         self.clips = SimClips(game, cfg.batch, self.frames, device, seed=seed * 1000 + env.rank,
-                              episode_ticks=cfg.episode_ticks, pool=cfg.pool)
+                              episode_ticks=cfg.episode_ticks, pool=cfg.pool,
+                              encode=FrozenEncoder(self.model.autoencoder, device),
+                              reuse=cfg.reuse)
+        self.phases = PhaseClock()
         self.schedule = self.model.schedule
         self.mask = block_causal_mask(self.frames, device)
         self.positions = torch.arange(self.frames, device=device)
         self.autocast = device.type == "cuda"
+        self.validation = Validation(game, cfg.eval_profile, ("rolling", "causal", "teacher"),
+                                     teacher_steps=cfg.eval_steps)
 
     def _warm_start(self, start, config, init: Path) -> None:
         """Load an earlier denoiser. It may lack the predecessor path or the refiner that
@@ -168,40 +182,43 @@ class TeacherStage:
         return learning_rate(self.cfg, step)
 
     def train_step(self, step: int) -> dict[str, float]:
-        clip = self.clips.next()
-        b, t_len = clip.actions.shape[:2]
-        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-            z = encode_frames(self.model, clip.frames, torch.float32).float()
-            anchor = encode_frames(self.model, clip.anchor[:, None], torch.float32).float()
-        actions = clip.actions.clone()
-        sink = torch.rand(b, device=self.device) < self.cfg.anchor_prob
-        z[:, 0] = torch.where(sink[:, None, None, None], anchor[:, 0], z[:, 0])
-        actions[:, 0] = torch.where(sink[:, None], torch.zeros_like(actions[:, 0]), actions[:, 0])
-        t = noise_levels(self.cfg, b, t_len, self.schedule, device=self.device)
-        noise = torch.randn_like(z)
-        x_t = self.schedule.add_noise(z, noise, t)
-        prev = None
-        if self.cfg.previous_frame:
-            # hidden at random, and always after a sink frame (it is not the predecessor)
-            missing = torch.rand(b, t_len, device=self.device) < self.cfg.previous_drop
-            missing[:, 1] |= sink
-            prev = previous_frames(x_t, t, missing)
-        with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-            v = self.train_denoiser(x_t, t, actions, self.positions, frame_mask=self.mask,
-                                    prev=prev)
-        per_frame = F.mse_loss(v.float(), self.schedule.velocity_target(z, noise),
-                               reduction="none").mean((2, 3, 4))                 # (B, T)
-        weight = (t > 1e-3).float()
-        loss = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)
-        for group in self.optim.param_groups:
-            group["lr"] = self._lr(step)
-        self.optim.zero_grad(set_to_none=True)
-        loss.backward()
-        grad = torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), 1.0)
-        self.optim.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.ema.parameters()), list(self.denoiser.parameters()),
-                                 1.0 - self.cfg.ema)
+        with self.phases("data"):                # simulate and encode (on refills only)
+            clip = self.clips.next()
+        with self.phases("forward"):
+            z = clip.latents.clone()                                          # (B, T, C, h, w)
+            b, t_len = clip.actions.shape[:2]
+            actions = clip.actions.clone()
+            sink = torch.rand(b, device=self.device) < self.cfg.anchor_prob
+            z[:, 0] = torch.where(sink[:, None, None, None], clip.anchor_latents, z[:, 0])
+            actions[:, 0] = torch.where(sink[:, None], torch.zeros_like(actions[:, 0]),
+                                        actions[:, 0])
+            t = noise_levels(self.cfg, b, t_len, self.schedule, device=self.device)
+            noise = torch.randn_like(z)
+            x_t = self.schedule.add_noise(z, noise, t)
+            prev = None
+            if self.cfg.previous_frame:
+                # hidden at random, and always after a sink frame (it is not the predecessor)
+                missing = torch.rand(b, t_len, device=self.device) < self.cfg.previous_drop
+                missing[:, 1] |= sink
+                prev = previous_frames(x_t, t, missing)
+            with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+                v = self.train_denoiser(x_t, t, actions, self.positions, frame_mask=self.mask,
+                                        prev=prev)
+            per_frame = F.mse_loss(v.float(), self.schedule.velocity_target(z, noise),
+                                   reduction="none").mean((2, 3, 4))             # (B, T)
+            weight = (t > 1e-3).float()
+            loss = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)
+        with self.phases("backward"):
+            for group in self.optim.param_groups:
+                group["lr"] = self._lr(step)
+            self.optim.zero_grad(set_to_none=True)
+            loss.backward()
+        with self.phases("optimizer"):
+            grad = torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), 1.0)
+            self.optim.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.ema.parameters()),
+                                     list(self.denoiser.parameters()), 1.0 - self.cfg.ema)
         return {"loss": loss.detach(), "grad": grad}
 
     def eval_model(self) -> WorldModel:
@@ -210,10 +227,7 @@ class TeacherStage:
         return model.eval()
 
     def evaluate(self, folder: Path, step: int) -> dict[str, float]:
-        return evaluate_rollouts(self.game, self.eval_model(), folder, step,
-                                 worlds=self.cfg.eval_worlds, frames=self.cfg.eval_frames,
-                                 samplers={"teacher": self.cfg.eval_steps, "causal": 4,
-                                           "rolling": 0})
+        return self.validation(self.eval_model(), folder, step)
 
     def export(self, folder: Path) -> Path:
         # bf16 keeps the file under 16 MiB (the size one GPU run can hand back)

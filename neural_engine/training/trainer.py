@@ -98,16 +98,17 @@ def wrap(module: torch.nn.Module, env: Distributed) -> torch.nn.Module:
     return DistributedDataParallel(module, device_ids=ids)
 
 
-def compiled(module: torch.nn.Module, enabled: bool):
+def compiled(module: torch.nn.Module, enabled: bool, mode: str = "default"):
     """``module``'s forward under torch.compile when ``enabled`` (a CUDA training step).
 
     On a small model the eager step is bound by hundreds of memory-bound elementwise
-    kernels (layer norms, modulation, gates, rotary); Inductor fuses them. The first
-    call compiles (about a minute); if compiling fails, training goes on eagerly.
+    kernels (layer norms, modulation, gates, rotary); Inductor fuses them, and in mode
+    ``reduce-overhead`` replays the compiled forward and backward as CUDA graphs. The
+    first call compiles (about a minute); if compiling fails, training goes on eagerly.
     """
     if not enabled:
         return module
-    fast = torch.compile(module)
+    fast = torch.compile(module, mode=mode)
     failed = False
 
     def forward(*args, **kwargs):

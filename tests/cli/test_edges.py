@@ -104,7 +104,7 @@ def test_eval_writes_its_numbers_before_drawing(tmp_path, monkeypatch, capsys):
         main(["eval", "--device", "cpu", "--report", str(tmp_path / "r"), "--cases", "1"])
     saved = json.loads((tmp_path / "r" / "report.json").read_text())
     assert saved["game"] == "maze"
-    assert "take hours" in capsys.readouterr().err          # and the CPU note was given
+    assert "the full profile takes hours on a CPU" in capsys.readouterr().err   # and the note
 
 
 def test_help_shows_every_default():

@@ -24,14 +24,18 @@ def weights(tmp_path_factory):
 @pytest.mark.slow
 def test_eval_writes_json_and_samples_and_a_report_can_be_drawn_from_them(weights, tmp_path):
     out, samples = tmp_path / "eval.json", tmp_path / "samples.safetensors"
-    assert main(["eval", "--weights", str(weights), "--device", "cpu", "--sampler",
-                 "rolling,causal", "--seconds", "2", "--drift-seconds", "3", "--drift-cases",
-                 "1", "--cases", "6", "--json", str(out), "--samples", str(samples)]) == 0
+    assert main(["eval", "--weights", str(weights), "--device", "cpu", "--profile", "smoke",
+                 "--sampler", "rolling,causal", "--seconds", "2", "--cases", "6",
+                 "--json", str(out), "--samples", str(samples)]) == 0
     report = json.loads(out.read_text())
+    assert report["profile"] == "smoke" and report["settings"]["control_worlds"] == 1
     assert [r["sampler"] for r in report["results"]] == ["rolling", "causal"]
     for r in report["results"]:
-        assert 0 < r["psnr_first_2s"] < 60 and set(r["psnr"]) == {"1s", "2s"}
-        assert len(r["drift_per_second"]) == 3 and r["ticks_per_s"] > 0
+        fid = r["fidelity"]
+        assert 0 < fid["psnr_first_2s"] < 60 and set(fid["psnr"]) == {"1s", "2s"}
+        assert len(r["realism"]["drift_per_second"]) == 3 and r["ticks_per_s"] > 0
+        assert {g["gate"] for g in r["gates"]} >= {"turn", "held_turn", "loop_closure"}
+        assert r["one_step"]["points"] > 0 and "walk-into-wall" in r["controls"]["tests"]
     assert samples.is_file()
 
     folder = tmp_path / "report"
@@ -39,6 +43,8 @@ def test_eval_writes_json_and_samples_and_a_report_can_be_drawn_from_them(weight
                  "--report", str(folder)]) == 0
     text = (folder / "report.md").read_text()
     assert "| rolling |" in text and "| causal |" in text
+    assert text.index("contact-rolling.png") < text.index("## Playability gates")
+    assert (folder / "contact-rolling.png").is_file() and (folder / "contact-causal.png").is_file()
     assert (folder / "psnr_vs_horizon.png").is_file() and (folder / "drift_vs_time.png").is_file()
     assert "Side by side" in text and "walk-and-turn" not in report["cases"][:5]
 
@@ -48,3 +54,13 @@ def test_a_report_from_a_file_that_is_not_an_evaluation_is_refused(tmp_path, cap
     bad.write_text('{"results": []}')
     assert main(["eval", "--from-json", str(bad), "--report", str(tmp_path / "r")]) != 0
     assert "not an evaluation JSON" in capsys.readouterr().err
+
+
+def test_profiles_fix_the_work_and_flags_override_them():
+    from neural_engine.evaluation.settings import PROFILES, profile
+
+    assert set(PROFILES) == {"full", "quick", "cpu", "smoke"}
+    full = profile("full")
+    assert full.seconds == 30 and full.drift_seconds == 300 and full.still_seconds == 60
+    assert profile("quick", seconds=5.0, cases=None).seconds == 5.0
+    assert profile("cpu").samplers == ("rolling", "causal")

@@ -36,7 +36,7 @@ def test_ae_teacher_rolling_and_probe_chain(tmp_path):
     assert load_autoencoder(ae_file, CPU).cfg.latent_channels == 4
 
     teacher = TeacherStage(game, TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26,
-                                                 eval_worlds=1, eval_frames=6, eval_steps=2,
+                                                 eval_profile="smoke", eval_steps=2,
                                                  compile=True), ae_file, CPU)
     lines = _run(teacher, tmp_path / "teacher", 4)
     train = [m for m in lines if m["kind"] == "train"]
@@ -48,8 +48,8 @@ def test_ae_teacher_rolling_and_probe_chain(tmp_path):
                             model.denoiser.state_dict().values()):
         assert torch.equal(a.to(torch.bfloat16).float(), b.float()), name  # the EMA ships
 
-    rolling = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, eval_worlds=1,
-                                                 eval_frames=6, critic_steps=1), teacher_file,
+    rolling = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6,
+                                                 eval_profile="smoke", critic_steps=1), teacher_file,
                            CPU)
     before = [p.clone() for p in rolling.student.parameters()]
     lines = _run(rolling, tmp_path / "rolling", 2)
@@ -98,8 +98,8 @@ def test_a_teacher_gains_the_predecessor_path_from_weights_without_it(tmp_path, 
     for p in plain.denoiser.parameters():
         torch.nn.init.normal_(p, std=0.1)
     path = save_world_model(tmp_path / "plain.safetensors", plain, dtype=torch.float32)
-    cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26, eval_worlds=1,
-                          eval_frames=4, eval_steps=2, previous_frame=True, previous_drop=0.5,
+    cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26, eval_profile="smoke",
+                          eval_steps=2, previous_frame=True, previous_drop=0.5,
                           refiner=refiner)
     stage = TeacherStage(game, cfg, path, CPU, init=path)
     assert stage.denoiser.prev_embed is not None
@@ -116,8 +116,8 @@ def test_a_teacher_gains_the_predecessor_path_from_weights_without_it(tmp_path, 
     shipped = load_world_model(tmp_path / "teacher" / "teacher.safetensors", device=CPU)
     assert shipped.config.denoiser.previous_frame
     assert shipped.config.denoiser.refiner == refiner
-    rolling = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, eval_worlds=1,
-                                                 eval_frames=4, critic_steps=1),
+    rolling = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6,
+                                                 eval_profile="smoke", critic_steps=1),
                            tmp_path / "teacher" / "teacher.safetensors", CPU)
     lines = _run(rolling, tmp_path / "rolling", 2)
     assert any(m["kind"] == "train" and math.isfinite(m["dmd"]) for m in lines)
