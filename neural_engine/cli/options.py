@@ -107,11 +107,10 @@ def add_pin_cpu(parser: argparse.ArgumentParser) -> None:
                              "last core, on a GPU only); it steadies the tick time")
 
 
-def add_dtype(parser: argparse.ArgumentParser) -> None:
+def add_dtype(parser: argparse.ArgumentParser,
+              default: str = "bf16 on a GPU, fp32 on the CPU") -> None:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
-                        help="inference precision (default: bf16 on a GPU, fp32 on the CPU; "
-                             "play on the CPU gives the denoiser 8-bit linear weights "
-                             "unless a --dtype is given)")
+                        help=f"inference precision (default: {default})")
 
 
 def parse_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype:

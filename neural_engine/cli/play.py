@@ -95,7 +95,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--realtime", action="store_true",
                    help="headless: pace ticks at the game's rate instead of as fast as possible")
     add_device(p)
-    add_dtype(p)
+    add_dtype(p, default="bf16 on a GPU; on the CPU fp32 with the denoiser's linear layers "
+                         "in 8 bits, which a --dtype turns off")
 
 
 def add_parser(sub) -> None:

@@ -1,11 +1,11 @@
 """The world model for play on a CPU: the denoiser's linear layers with 8-bit weights.
 
-On a CPU a tick is bound by the denoiser's matrix products (the linear layers of
-attention, MLP and modulation). Dynamic 8-bit quantization stores those weights as
-int8 with one scale per output row and multiplies with 8-bit integer kernels; the
-activations are quantized on the fly. On the shipped maze weights the frames it
+On a CPU most of a tick is the denoiser's pass, much of it the matrix products of
+its linear layers (attention, MLP, modulation). Dynamic 8-bit quantization stores
+those weights as int8 with a scale per tensor and multiplies with 8-bit integer
+kernels, the activations quantized on the fly: 1.1-1.2x the tick rate on two cores. On the shipped maze weights the frames it
 dreams stay within 46-47 dB PSNR of the fp32 model's and as close to the simulator
-(docs/cpu_play.md has the numbers), for about 1.7x the tick rate on two cores.
+(docs/hardening.md has the numbers and the tick rates).
 
 ``for_cpu_play`` converts the model's denoiser in place, or leaves it (and says why)
 where the quantized kernels are not available. It knows nothing about samplers or

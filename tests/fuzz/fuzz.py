@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Coverage-guided fuzzing of the pack loader, the script loader and the weights check.
 
     python tests/fuzz/fuzz.py pack [libFuzzer options] [corpus folders]
@@ -12,7 +13,10 @@ hour with the memory and per-input limits that count as findings::
     python tests/fuzz/fuzz.py pack -max_total_time=3600 -rss_limit_mb=2048 -timeout=30
 
 Crashes are written as ``crash-*`` files to the current folder (``-artifact_prefix``
-moves them); replay one with ``python tests/fuzz/fuzz.py pack crash-...``.
+moves them); replay one with ``python tests/fuzz/fuzz.py pack crash-...``. To fold a
+long run's finds into the committed corpus (only the inputs that add coverage)::
+
+    python tests/fuzz/fuzz.py pack -merge=1 NEW tests/fuzz/corpus/pack RUN-FOLDER
 """
 
 import os
@@ -42,10 +46,15 @@ with atheris.instrument_imports(include=["neural_engine", "tomllib", "targets"])
     from neural_engine.input import script  # noqa: E402,F401
 
 
+TARGET_ENV = "NEURAL_ENGINE_FUZZ_TARGET"   # for the processes libFuzzer starts itself (-merge)
+
+
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in targets.TARGETS:
+    if len(sys.argv) > 1 and sys.argv[1] in targets.TARGETS:
+        os.environ[TARGET_ENV] = sys.argv.pop(1)
+    name = os.environ.get(TARGET_ENV)
+    if name not in targets.TARGETS:
         sys.exit(f"usage: fuzz.py {{{','.join(targets.TARGETS)}}} [libFuzzer options] [corpus]")
-    name = sys.argv.pop(1)
     target = targets.TARGETS[name]
     if not any(not a.startswith("-") for a in sys.argv[1:]):
         sys.argv.append(str(targets.CORPUS / name))
