@@ -126,7 +126,7 @@ class GameLoop:
         self.meter = RateMeter()
         self.frame = None
         self.last_action = Action()
-        self._asked: set[str] = set()        # R, F5, F12 pressed this tick: done once
+        self._done: set[int] = set()         # R, F5, F12 already acted on this tick
 
     # -- controls -----------------------------------------------------------------
     def _events(self) -> None:
@@ -141,16 +141,7 @@ class GameLoop:
                 self.director.handle(self, event)
             elif isinstance(self.driver, KeyboardDriver):
                 self.driver.handle(event)
-        asked, self._asked = self._asked, set()
-        if "reload" in asked and self.director is not None:
-            self.director.reload(self)
-        if "reset" in asked:
-            if self.director is not None:
-                self.director.restart(self)
-            else:
-                self.reset()
-        if "screenshot" in asked:
-            self.screenshot()
+        self._done.clear()
 
     def _control(self, event, pygame) -> bool:
         """Act on an engine control; whether ``event`` was one (a locked loop has none)."""
@@ -165,6 +156,10 @@ class GameLoop:
         if kind != pygame.KEYDOWN or self.locked:
             return False
         key = event.key
+        if key in (pygame.K_r, pygame.K_F12, pygame.K_F5):
+            if key in self._done:
+                return True                   # once per tick, however often it is pressed
+            self._done.add(key)
         if key == pygame.K_ESCAPE:
             self.stop("Esc")
         elif key == pygame.K_F11:
@@ -174,11 +169,14 @@ class GameLoop:
             self.paused = not self.paused
             self.display.grab_input(not self.paused)
         elif key == pygame.K_r:
-            self._asked.add("reset")
+            if self.director is not None:
+                self.director.restart(self)
+            else:
+                self.reset()
         elif key == pygame.K_F12:
-            self._asked.add("screenshot")
+            self.screenshot()
         elif key == pygame.K_F5 and self.director is not None:
-            self._asked.add("reload")
+            self.director.reload(self)
         else:
             return False
         return True
