@@ -7,7 +7,10 @@ F11 fullscreen, P pause, R reset, F12 screenshot.
 
 import sys
 
-from neural_engine.cli.play import main
-
 if __name__ == "__main__":
+    try:
+        from neural_engine.cli.play import main      # imports torch: seconds
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     sys.exit(main())

@@ -139,9 +139,10 @@ def default_game() -> str:
 
 @lru_cache(maxsize=None)
 def load_spec(name: str) -> GameSpec:
-    path = GAMES_ROOT / name / "game.toml"
-    if not path.is_file():
+    """A game's spec by its name: one of ``available()``, never a path."""
+    if name not in available():
         raise EngineError(f"unknown game {name!r} (available: {', '.join(available()) or 'none'})")
+    path = GAMES_ROOT / name / "game.toml"
     return schema.load(GameSpec, path)
 
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
-import re
 import sys
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from neural_engine import tomlscan
 from neural_engine.errors import EngineError
 
 if sys.version_info >= (3, 11):
@@ -48,52 +49,41 @@ class SchemaError(EngineError):
 
 
 class TomlSource:
-    """A parsed TOML document that remembers on which line each key was written."""
+    """A parsed TOML document that remembers on which line each key was written.
 
-    _ARRAY_TABLE = re.compile(r"^\s*\[\[\s*([^\]]+?)\s*\]\]")
-    _TABLE = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
-    _ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-\"'. ]+?)\s*=")
+    The text is scanned first (``neural_engine.tomlscan``: size, nesting and dotted-key
+    bounds, and the line of every key), so the parser only ever sees text it parses
+    in bounded time and memory.
+    """
 
     def __init__(self, text: str, name: str):
         self.name = name
+        self._lines: dict[Key, int] = tomlscan.scan(text, name)
         try:
             self.data: dict[str, Any] = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise EngineError(f"not valid TOML: {exc}", where=name) from None
-        self._lines: dict[Key, int] = {}
-        self._index_lines(text)
+        except RecursionError:
+            raise EngineError("not valid TOML: nested too deeply", where=name) from None
 
     @classmethod
     def read(cls, path: str | Path) -> "TomlSource":
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, "rb") as f:
+                data = f.read(tomlscan.MAX_BYTES + 1)
         except FileNotFoundError:
             raise EngineError("file not found", where=str(path)) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise EngineError(f"cannot read: {exc}", where=str(path)) from None
+        except OSError as exc:
+            raise EngineError(f"cannot read: {exc.strerror or exc}", where=str(path)) from None
+        if len(data) > tomlscan.MAX_BYTES:
+            raise EngineError(f"larger than {tomlscan.MAX_BYTES >> 20} MiB", where=str(path))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EngineError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                              where=str(path)) from None
         return cls(text, str(path))
-
-    @staticmethod
-    def _split(dotted: str) -> list[str]:
-        return [part.strip().strip("\"'") for part in dotted.split(".")]
-
-    def _index_lines(self, text: str) -> None:
-        table: Key = ()
-        counts: dict[Key, int] = {}
-        for number, line in enumerate(text.splitlines(), start=1):
-            if match := self._ARRAY_TABLE.match(line):
-                name = tuple(self._split(match.group(1)))
-                index = counts.get(name, 0)
-                counts[name] = index + 1
-                table = (*name, index)
-                self._lines.setdefault(table, number)
-                self._lines.setdefault(name, number)
-            elif match := self._TABLE.match(line):
-                table = tuple(self._split(match.group(1)))
-                self._lines.setdefault(table, number)
-            elif match := self._ASSIGN.match(line):
-                self._lines.setdefault((*table, *self._split(match.group(1))), number)
 
     def line_of(self, key: Key) -> int | None:
         """The line where ``key`` (or its nearest written parent) was defined."""
@@ -134,13 +124,28 @@ def _type_name(tp: Any) -> str:
     return str(tp)
 
 
+# Lists and tables longer than this are refused before their items are read, unless a
+# field sets its own bounds; problems past MAX_PROBLEMS are counted, not listed.
+MAX_ITEMS = 10_000
+MAX_PROBLEMS = 50
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 class _Filler:
     def __init__(self, source: TomlSource | None, name: str):
         self.source = source
         self.name = name
         self.problems: list[str] = []
+        self.unlisted = 0
 
     def problem(self, key: Key, message: str) -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.unlisted += 1
+            return
         if self.source is not None:
             where = self.source.where(key)
         else:
@@ -168,13 +173,15 @@ class _Filler:
         if origin in (tuple, list):
             if not isinstance(raw, list):
                 return self.problem(key, f"expected {_type_name(tp)}, got {type(raw).__name__}")
+            if not self.check_length(len(raw), key, meta):
+                return None
             item_tp = args[0] if args else Any
-            items = tuple(self.value(item_tp, v, (*key, i), {}) for i, v in enumerate(raw))
-            self.check_bounds(len(items), key, meta, what="length")
-            return items
+            return tuple(self.value(item_tp, v, (*key, i), {}) for i, v in enumerate(raw))
         if origin is dict:
             if not isinstance(raw, dict):
                 return self.problem(key, f"expected {_type_name(tp)}, got {type(raw).__name__}")
+            if not self.check_length(len(raw), key, {}):
+                return None
             return {k: self.value(args[1], v, (*key, k), {}) for k, v in raw.items()}
         if tp is Any:
             return raw
@@ -191,6 +198,14 @@ class _Filler:
             self.check_bounds(raw, key, meta, what="value")
         return raw
 
+    def check_length(self, length: int, key: Key, meta: dict[str, Any]) -> bool:
+        """Whether a list's length is within its bounds (MAX_ITEMS by default); checked
+        before any item is read."""
+        before = len(self.problems) + self.unlisted
+        self.check_bounds(length, key, {"bounds": meta.get("bounds", (None, MAX_ITEMS))},
+                          what="length")
+        return len(self.problems) + self.unlisted == before
+
     def check_bounds(self, value: float, key: Key, meta: dict[str, Any], what: str) -> None:
         lo, hi = meta.get("bounds", (None, None))
         if lo is not None and value < lo or hi is not None and value > hi:
@@ -200,9 +215,11 @@ class _Filler:
 
     def dataclass(self, cls: type, raw: dict[str, Any], key: Key) -> Any:
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         for name in raw:
-            if name not in fields:
+            if name not in fields and len(self.problems) >= MAX_PROBLEMS:
+                self.unlisted += 1
+            elif name not in fields:
                 close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.5)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 self.problem((*key, name), f"unknown key{hint}")
@@ -232,7 +249,8 @@ def fill(cls: type, data: dict[str, Any], *, source: TomlSource | None = None,
     filler = _Filler(source, source.name if source else name)
     obj = filler.dataclass(cls, data, key)
     if filler.problems:
-        raise SchemaError(filler.problems)
+        more = [f"… and {filler.unlisted} more problems"] if filler.unlisted else []
+        raise SchemaError(filler.problems + more)
     return obj
 
 

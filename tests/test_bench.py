@@ -76,8 +76,9 @@ def test_targets_read_the_best_variant():
 
 def test_cli_writes_json_and_markdown(tmp_path):
     out, md = tmp_path / "bench.json", tmp_path / "bench.md"
-    assert main(["bench", "--device", "cpu", "--ticks", "3", "--warmup", "1", "--streams", "1,2",
-                 "--no-latency", "--json", str(out), "--markdown", str(md)]) == 0
+    assert main(["bench", "--device", "cpu", "--size", "tiny", "--ticks", "3", "--warmup", "1",
+                 "--streams", "1,2", "--no-latency", "--json", str(out),
+                 "--markdown", str(md)]) == 0
     report = json.loads(out.read_text())
     assert [r["streams"] for r in report["rows"]] == [1, 2]
     assert list(report["rows"][0]["variants"]) == ["eager"]

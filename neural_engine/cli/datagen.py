@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from neural_engine.cli.options import add_device, add_game, resolve_device
+from neural_engine.cli.options import add_device, add_game, count, resolve_device, seed
 from neural_engine.data.datagen import generate
 from neural_engine.games import load_game
 
@@ -16,11 +16,14 @@ def add_parser(sub) -> None:
                                    "same command resumes an interrupted run.")
     add_game(p)
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--episodes", type=int, default=64, help="number of episodes (worlds)")
-    p.add_argument("--frames", type=int, default=256, help="frames per episode")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (worlds and agents)")
-    p.add_argument("--batch", type=int, default=16, help="environments simulated together")
-    p.add_argument("--episodes-per-shard", type=int, default=64, help="episodes in one shard")
+    p.add_argument("--episodes", type=count(1, 1 << 24), default=64,
+                   help="number of episodes (worlds)")
+    p.add_argument("--frames", type=count(2, 1 << 20), default=256, help="frames per episode")
+    p.add_argument("--seed", type=seed, default=0, help="dataset seed (worlds and agents)")
+    p.add_argument("--batch", type=count(1, 4096), default=16,
+                   help="environments simulated together")
+    p.add_argument("--episodes-per-shard", type=count(1, 1 << 16), default=64,
+                   help="episodes in one shard")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device(p, default="cpu")
     p.set_defaults(handler=run)

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from neural_engine.cli.options import (add_device, add_dtype, add_game, load_model, parse_dtype,
-                                       resolve_device)
+from neural_engine.cli.options import (add_device, add_dtype, add_game, load_model, number,
+                                       parse_dtype, resolve_device, writable_folder)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 from neural_engine.evaluation.settings import PROFILES
@@ -40,9 +40,10 @@ def add_parser(sub) -> None:
                         "on a 2-core CPU (the full profile takes hours there) (default: full)")
     p.add_argument("--sampler", type=_samplers, default=None,
                    help=f"comma-separated: {', '.join(SAMPLER_NAMES)} (default: the profile's)")
-    p.add_argument("--seconds", type=float, help="fidelity rollout length (default: the "
-                   "profile's; full: 30)")
-    p.add_argument("--drift-seconds", type=float, help="realism rollout length (full: 300)")
+    p.add_argument("--seconds", type=number(1, 3600), help="fidelity rollout length "
+                   "(default: the profile's; full: 30)")
+    p.add_argument("--drift-seconds", type=number(1, 86400),
+                   help="realism rollout length (default: the profile's; full: 300)")
     p.add_argument("--drift-cases", type=int, help="cases rolled out for realism (full: 2)")
     p.add_argument("--cases", type=int, help="use only the first N held-out cases")
     p.add_argument("--control-worlds", type=int, help="worlds per control test (full: 8)")
@@ -113,11 +114,17 @@ def run(args: argparse.Namespace) -> int:
                         (args.teacher_steps, "--teacher-steps")):
         if value is not None and value < 1:
             raise EngineError(f"{flag} must be at least 1")
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        raise EngineError("output folder does not exist", where=args.json)
+    for path in (args.json, args.samples):          # before the work, not after it
+        if path:
+            writable_folder(Path(path).resolve().parent, path)
+    if args.report:
+        writable_folder(Path(args.report), args.report, create=True)
     game = load_game(args.game)
     name = game.spec.name
     device = resolve_device(args.device)
+    if device.type == "cpu" and args.profile == "full":
+        print("note: the full profile takes hours on a CPU; --profile cpu runs within 15 "
+              "minutes on two cores", file=sys.stderr)
     model, label = load_model(name, args.weights, None, device, parse_dtype(args, device))
     probe_path = Path(args.probe) if args.probe else ASSETS_ROOT / name / "probe.safetensors"
     probe = None
@@ -133,11 +140,15 @@ def run(args: argparse.Namespace) -> int:
                        drift_seconds=args.drift_seconds, drift_cases=args.drift_cases,
                        cases=args.cases, control_worlds=args.control_worlds,
                        teacher_steps=args.teacher_steps)
+
     def keep(report: dict) -> None:
-        """After each sampler: the JSON so far, so a run cut short keeps what it measured."""
+        """After each sampler: the JSON so far, so a run cut short keeps what it measured
+        (with --report, its report.json too: the numbers are there before the drawing)."""
         report["weights"] = label
-        if args.json:
-            write_text(Path(args.json), json.dumps(public(report), indent=2) + "\n")
+        numbers = json.dumps(public(report), indent=2) + "\n"
+        for path in ([Path(args.json)] if args.json else []) + (
+                [Path(args.report) / "report.json"] if args.report else []):
+            write_text(path, numbers)
 
     report = evaluate(game, model, settings, probe, profile=args.profile,
                       progress=lambda m: print(m, file=sys.stderr, flush=True), partial=keep)

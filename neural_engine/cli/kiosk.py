@@ -3,8 +3,11 @@
 ``supervise`` starts the play command again, with the same arguments (handed over as
 JSON in the environment, so nothing is re-parsed differently), under a
 ``runtime.watchdog.Watchdog`` that restarts it when it crashes or hangs and writes
-rotated logs. ``child`` is that second process's entry point. The pack was checked
-before the watchdog starts, so a broken pack is a one-line error, not a restart loop.
+rotated logs. ``child`` is that second process's entry point; it ends itself when the
+watchdog goes (``runtime.watchdog.tie_to_watchdog``). The pack was checked before the
+watchdog starts, so a broken pack is a one-line error, not a restart loop; and a
+mistake only the child finds (say, ``--sampler`` against the weights) makes it exit
+with ``EXIT_REFUSED``, which ends the watchdog instead of restarting the game.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def supervise(args: argparse.Namespace, pack: ScenarioPack | None) -> int:
 
 def child() -> int:
     """The watchdog's child: the play command with the arguments it was handed."""
+    from neural_engine.runtime.watchdog import EXIT_REFUSED, tie_to_watchdog
+
+    tie_to_watchdog()
     from neural_engine.cli.main import guarded
     from neural_engine.cli.play import run
 
@@ -47,5 +53,6 @@ def child() -> int:
     except (KeyError, ValueError, TypeError):
         print(f"error: {ARGS_ENV} does not hold the play command's arguments",
               file=sys.stderr)
-        return 2
-    return guarded(run, args)
+        return EXIT_REFUSED
+    code = guarded(run, args)
+    return EXIT_REFUSED if code == 1 else code

@@ -25,9 +25,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from neural_engine.cli.options import add_device, add_dtype, add_pin_cpu, resolve_device
+from neural_engine.cli.options import (add_device, add_dtype, add_pin_cpu, count, number,
+                                       resolve_device, seed)
 from neural_engine.errors import EngineError
 from neural_engine.games import Game, load_game
+from neural_engine.input.actions import Action
 from neural_engine.input.mapper import ActionMapper, merge_bindings
 from neural_engine.input.script import load_script
 from neural_engine.packs import ScenarioPack, load_pack
@@ -57,11 +59,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_pin_cpu(p)
     p.add_argument("--late-binding", action="store_true",
                    help="frames still noisy in the window take a changed input at once")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=seed, default=None,
                    help="world seed of the start state (default: 0; packs set their own)")
     p.add_argument("--headless", action="store_true",
                    help="render off-screen (no window); pair with --record")
-    p.add_argument("--seconds", type=float, help="stop after this many seconds of game time")
+    p.add_argument("--seconds", type=number(0, above=True),
+                   help="stop after this many seconds of game time (default: headless 10 s "
+                        "or the pack's timeline; in a window, until quit)")
     p.add_argument("--record", metavar="OUT.mp4", help="record what is shown to an mp4 file")
     p.add_argument("--script", metavar="FILE.toml", help="play an action script instead of "
                    "reading the keyboard")
@@ -78,21 +82,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agent", action="store_true",
                    help="let the game's exploring agent play (default when headless "
                         "without a script)")
-    p.add_argument("--scale", type=int, default=4, help="window size as a multiple of the "
-                   "game's resolution (default: 4)")
+    p.add_argument("--scale", type=count(1, 16), default=4, help="window size as a multiple "
+                   "of the game's resolution (default: 4)")
     p.add_argument("--filter", choices=("nearest", "linear"), default="nearest",
                    help="upscaling filter (default: nearest)")
     p.add_argument("--fullscreen", action="store_true", help="start in fullscreen")
     p.add_argument("--no-hud", action="store_true", help="hide the HUD (captions still show)")
     p.add_argument("--bind", action="append", default=[], metavar="BUTTON=KEY[,KEY]",
                    help="override a button's keys, e.g. --bind forward=w,up (repeatable)")
-    p.add_argument("--mouse-sensitivity", type=float, default=None,
+    p.add_argument("--mouse-sensitivity", type=number(0.01, 100), default=None,
                    help="multiplier on mouse motion (default: the pack's, else 1.0)")
     p.add_argument("--screenshot-dir", default=".", help="where F12 saves screenshots")
     p.add_argument("--realtime", action="store_true",
                    help="headless: pace ticks at the game's rate instead of as fast as possible")
     add_device(p)
-    add_dtype(p)
+    add_dtype(p, default="bf16 on a GPU; on the CPU fp32 with the denoiser's linear layers "
+                         "in 8 bits, which a --dtype turns off")
 
 
 def add_parser(sub) -> None:
@@ -167,6 +172,11 @@ def _neural_source(game: Game, args, weights: str | None, sampler, device):
     from neural_engine.runtime.image_start import ImageStartSource
 
     model, _ = load_model(game.spec.name, weights, None, device, parse_dtype(args, device))
+    if device.type == "cpu" and args.dtype is None:
+        from neural_engine.model.cpu import for_cpu_play
+
+        if (reason := for_cpu_play(model)) is not None:       # model/cpu.py: ~1.7x
+            print(f"note: playing with fp32 weights: {reason}", file=sys.stderr)
     kernels = args.kernels
     source = ImageStartSource(game, model, sampler, device=device, kernels=kernels)
     if device.type == "cuda":
@@ -250,7 +260,12 @@ def _plain_driver(game: Game, args, make_mapper, max_ticks):
     spec = game.spec
     if args.script:
         script = load_script(args.script, spec.actions, spec.name)
-        return ScriptDriver(script.actions(spec.actions, spec.tick_rate, max_ticks))
+        if max_ticks is None:
+            return ScriptDriver(script.actions(spec.actions, spec.tick_rate))
+        # compiled as far as the script goes; past its end its last buttons stay held
+        ticks = min(max_ticks, max(1, round(script.length * spec.tick_rate)))
+        actions = script.actions(spec.actions, spec.tick_rate, ticks)
+        return ScriptDriver(actions, after=Action(actions[-1].buttons))
     if args.agent or args.headless:
         return AgentDriver(game, seed=args.seed or 0)
     return KeyboardDriver(make_mapper(None))
@@ -290,7 +305,7 @@ def _run(args: argparse.Namespace, pack: ScenarioPack | None) -> int:
     spec = game.spec
     if args.scale < 1 or args.scale > 16:
         raise EngineError(f"--scale {args.scale}: must be between 1 and 16")
-    if args.seconds is not None and args.seconds <= 0:
+    if args.seconds is not None and not 0 < args.seconds < float("inf"):
         raise EngineError(f"--seconds {args.seconds}: must be positive")
     if args.mouse_sensitivity is not None and not 0.01 <= args.mouse_sensitivity <= 100:
         raise EngineError(f"--mouse-sensitivity {args.mouse_sensitivity}: must be between "
@@ -314,13 +329,14 @@ def _run(args: argparse.Namespace, pack: ScenarioPack | None) -> int:
         _log_to_stderr()
         director = _director(game, args, pack, make_mapper)
         driver, start = director.driver, director.start
-        if args.headless and max_ticks is None and director.timeline is not None:
+        if (args.headless and not args.kiosk and max_ticks is None
+                and director.timeline is not None):
             max_ticks = director.timeline.timeline.ticks
     else:
         driver = _plain_driver(game, args, make_mapper, max_ticks)
         start = StartState(seed=args.seed or 0)
-    if args.headless and max_ticks is None and not args.script:
-        max_ticks = 10 * spec.tick_rate
+    if args.headless and max_ticks is None and not args.script and not args.kiosk:
+        max_ticks = 10 * spec.tick_rate         # a headless kiosk runs until it is stopped
 
     from neural_engine.presenter.display import display_available
 
@@ -361,7 +377,8 @@ def _play(game, args, source, start, driver, size, record, max_ticks, director=N
         if record is not None:
             recorder = Mp4Recorder(record, fps=spec.tick_rate, size=display.size)
         loop = GameLoop(source, start, driver, display, presenter, hud, recorder,
-                        realtime=not args.headless or args.realtime, max_ticks=max_ticks,
+                        realtime=not args.headless or args.realtime or kiosk,
+                        max_ticks=max_ticks,
                         screenshot_dir=Path(args.screenshot_dir), director=director,
                         locked=kiosk, show_stats=show_stats)
         stats = loop.run()
@@ -374,6 +391,8 @@ def _play(game, args, source, start, driver, size, record, max_ticks, director=N
     finally:
         display.close()
     print(stats.summary())
+    if kiosk:
+        print(f"kiosk: stopped: {stats.stopped}")
     if recorder is not None:
         print(f"recorded {recorder.frames_written} frames "
               f"({recorder.frames_written / spec.tick_rate:.2f} s at {spec.tick_rate} fps) "
@@ -416,9 +435,9 @@ def _main_thread() -> bool:
 
 def main(argv=None) -> int:
     """Entry point of ``run_game.py``: the play command's arguments at the top level."""
-    from neural_engine.cli.main import guarded
+    from neural_engine.cli.main import DefaultsFormatter, guarded
 
-    parser = argparse.ArgumentParser(prog="run_game.py",
+    parser = argparse.ArgumentParser(prog="run_game.py", formatter_class=DefaultsFormatter,
                                      description="Play a neural game. Esc quits, F11 "
                                      "fullscreen, P pause, R reset, F12 screenshot, F5 "
                                      "reload the pack.")

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from neural_engine import schema
-from neural_engine.cli.options import add_device, add_game, resolve_device
+from neural_engine.cli.options import (add_device, add_game, count, number, resolve_device,
+                                       seed)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 
@@ -28,7 +29,7 @@ else:  # pragma: no cover
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a stage: ae, teacher or rolling",
+    p = sub.add_parser("train", help="train a stage: ae, teacher, rolling or probe",
                        description="Train one stage of a game's world model (resumable, "
                                    "time-boxed; torchrun for several GPUs).")
     p.add_argument("stage", choices=("ae", "teacher", "rolling", "probe"),
@@ -48,13 +49,15 @@ def add_parser(sub) -> None:
     p.add_argument("--init", help="teacher/rolling stage: start the trained denoiser from "
                    "these world-model weights (a warm start; a run folder's checkpoint "
                    "takes precedence)")
-    p.add_argument("--steps", type=int, default=100_000, help="stop after this many steps")
-    p.add_argument("--minutes", type=float, help="stop after this many minutes of training "
-                   "(summed over resumed runs) with a final checkpoint")
-    p.add_argument("--checkpoint-minutes", type=float, default=2.0)
-    p.add_argument("--eval-every", type=int, default=1000, help="steps between evaluations")
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=count(0), default=100_000, help="stop after this many steps")
+    p.add_argument("--minutes", type=number(0, above=True),
+                   help="stop after this many minutes of training (summed over resumed "
+                        "runs) with a final checkpoint (default: no limit)")
+    p.add_argument("--checkpoint-minutes", type=number(0, above=True), default=2.0,
+                   help="minutes between checkpoints")
+    p.add_argument("--eval-every", type=count(1), default=1000, help="steps between evaluations")
+    p.add_argument("--log-every", type=count(1), default=50, help="steps between metrics rows")
+    p.add_argument("--seed", type=seed, default=0, help="training seed")
     p.add_argument("--quiet", action="store_true")
     add_device(p)
     p.set_defaults(handler=run)

@@ -131,11 +131,7 @@ def generate(game: Game, out: str | Path, episodes: int, frames: int, seed: int 
     device = torch.device(device)
     for shard in todo:
         tensors, stats = _run_shard(game, info, shard, device, progress)
-        try:
-            write_shard(shard_path(out, shard), tensors, stats)
-        except OSError as exc:
-            raise EngineError(f"cannot write shard: {exc.strerror}",
-                              where=str(shard_path(out, shard))) from None
+        write_shard(shard_path(out, shard), tensors, stats)
         all_stats[shard] = stats
     progress.close()
     return summarise(info, [all_stats[s] for s in range(info.shards)])

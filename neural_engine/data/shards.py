@@ -86,8 +86,12 @@ def shard_path(folder: Path, shard: int) -> Path:
 
 def write_info(folder: Path, info: DatasetInfo) -> None:
     tmp = folder / (INFO_NAME + ".tmp")
-    tmp.write_text(json.dumps(schema.to_dict(info), indent=2) + "\n")
-    os.replace(tmp, folder / INFO_NAME)
+    try:
+        tmp.write_text(json.dumps(schema.to_dict(info), indent=2) + "\n")
+        os.replace(tmp, folder / INFO_NAME)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_info(folder: str | Path) -> DatasetInfo:
@@ -104,11 +108,18 @@ def read_info(folder: str | Path) -> DatasetInfo:
 
 
 def write_shard(path: Path, tensors: dict[str, torch.Tensor], stats: dict[str, Any]) -> None:
-    """Write one shard atomically (temporary file, then rename)."""
+    """Write one shard atomically (temporary file, then rename); on a full or read-only
+    disk nothing is left behind and the EngineError says why."""
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp),
-              metadata={"stats": json.dumps(stats), "version": str(FORMAT_VERSION)})
-    os.replace(tmp, path)
+    try:
+        save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+                  metadata={"stats": json.dumps(stats), "version": str(FORMAT_VERSION)})
+        os.replace(tmp, path)
+    except (OSError, SafetensorError) as exc:
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise EngineError(f"cannot write shard: {reason.removeprefix('Error while serializing: ')}",
+                          where=str(path)) from None
 
 
 def read_shard_stats(path: Path) -> dict[str, Any] | None:

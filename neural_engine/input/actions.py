@@ -11,6 +11,7 @@ This module knows nothing about pygame, keys or how actions are produced.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Literal, Sequence
 
@@ -77,9 +78,14 @@ class ActionSpace:
 
     def mouse_units(self, dx_pixels: float, dy_pixels: float, sensitivity: float = 1.0
                     ) -> tuple[float, float]:
-        """Mouse pixels accumulated over a tick → clipped normalised units."""
+        """Mouse pixels accumulated over a tick → clipped normalised units (a motion that
+        is not a finite number is no motion)."""
         scale = sensitivity / self.mouse_pixels_per_unit
-        clip = lambda v: max(-1.0, min(1.0, v * scale))  # noqa: E731
+
+        def clip(v: float) -> float:
+            v *= scale
+            return max(-1.0, min(1.0, v)) if math.isfinite(v) else 0.0
+
         return (clip(dx_pixels) if "dx" in self.mouse_axes else 0.0,
                 clip(dy_pixels) if "dy" in self.mouse_axes else 0.0)
 

@@ -5,6 +5,9 @@ built once from the game's bindings (and any overrides). Between ticks the mappe
 keeps the set of held keys and sums mouse motion; ``tick()`` turns that into an
 ``Action`` and clears the motion. Any number of events per tick costs a set update
 each, so a key storm cannot slow a tick down. Losing window focus releases every key.
+Mouse motion that is not a finite number (a broken driver's NaN) is ignored, and the
+sum is held within ``MAX_MOUSE_PIXELS``, so it can neither turn at full speed nor
+overflow.
 
 The mapper knows nothing about the window, the game loop's own controls (quit,
 pause, ...) or what the actions do.
@@ -12,6 +15,7 @@ pause, ...) or what the actions do.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Hashable, Mapping, Sequence
 
 from neural_engine.errors import EngineError
@@ -20,6 +24,8 @@ from neural_engine.input.keys import MOUSE_CODE_BASE, check_key_name, key_code
 
 # Keys the game loop keeps for itself; bindings may not take them.
 RESERVED_KEYS = frozenset({"escape", "f11", "f12", "f5", "p", "r"})
+# Mouse pixels summed within a tick are held to this (far beyond what clips to ±1).
+MAX_MOUSE_PIXELS = 1e6
 
 
 def merge_bindings(base: Mapping[str, Sequence[str]], overrides: Mapping[str, Sequence[str]],
@@ -72,8 +78,11 @@ class ActionMapper:
         self._held.discard(code)
 
     def mouse_motion(self, dx: float, dy: float) -> None:
-        self._mouse[0] += dx
-        self._mouse[1] += dy
+        if not (math.isfinite(dx) and math.isfinite(dy)):
+            return
+        bound = MAX_MOUSE_PIXELS
+        self._mouse[0] = max(-bound, min(bound, self._mouse[0] + dx))
+        self._mouse[1] = max(-bound, min(bound, self._mouse[1] + dy))
 
     def release_all(self) -> None:
         self._held.clear()
@@ -97,11 +106,13 @@ class ActionMapper:
         elif kind == pygame.WINDOWFOCUSLOST:
             self.release_all()
 
-    def tick(self) -> Action:
-        """The action for the tick that just ended; clears the mouse motion."""
+    def tick(self, pace: float = 1.0) -> Action:
+        """The action for the tick that just ended; clears the mouse motion. ``pace``
+        (game time per wall-clock time, at most 1) scales the motion a player made in
+        wall-clock time down to the tick's share of game time."""
         mask = 0
         for code in self._held:
             mask |= self._mask_of[code]
-        dx, dy = self.space.mouse_units(*self._mouse, sensitivity=self.sensitivity)
+        dx, dy = self.space.mouse_units(*self._mouse, sensitivity=self.sensitivity * pace)
         self._mouse = [0.0, 0.0]
         return Action(mask, dx, dy)

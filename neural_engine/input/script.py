@@ -16,7 +16,9 @@ An action script is what a player would have done, written down::
     over = 1.0             # ... spread evenly over this many seconds (0: one tick)
 
 Mouse pixels go through the same scaling as live play, so a script replays exactly
-like the keyboard and mouse would. The script knows nothing about what plays it.
+like the keyboard and mouse would. A script holds at most ``MAX_CUES`` cues, and
+compiling it costs time linear in its cues and ticks, however its mouse moves overlap.
+The script knows nothing about what plays it.
 """
 
 from __future__ import annotations
@@ -28,22 +30,25 @@ from neural_engine import schema
 from neural_engine.input.actions import Action, ActionSpace
 from neural_engine.schema import bounds
 
+MAX_CUES = 20_000           # a cue per tick for a quarter of an hour at 20 ticks/s
+MAX_NAMES = 64              # button names in one hold, press or release
+
 
 @dataclass(frozen=True)
 class Cue:
     """A change of input at time ``t`` (seconds from the start)."""
 
     t: float = field(metadata=bounds(0.0, 86400.0))
-    hold: tuple[str, ...] | None = None
-    press: tuple[str, ...] = ()
-    release: tuple[str, ...] = ()
+    hold: tuple[str, ...] | None = field(default=None, metadata=bounds(0, MAX_NAMES))
+    press: tuple[str, ...] = field(default=(), metadata=bounds(0, MAX_NAMES))
+    release: tuple[str, ...] = field(default=(), metadata=bounds(0, MAX_NAMES))
     mouse: tuple[float, ...] = field(default=(), metadata=bounds(0, 2))
     over: float = field(default=0.0, metadata=bounds(0.0, 3600.0))
 
 
 @dataclass(frozen=True)
 class ActionScript:
-    cue: tuple[Cue, ...] = ()
+    cue: tuple[Cue, ...] = field(default=(), metadata=bounds(0, MAX_CUES))
     game: str | None = None
     seconds: float | None = field(default=None, metadata=bounds(0.0, 86400.0))
 
@@ -77,24 +82,36 @@ class ActionScript:
         if ticks is None:
             ticks = max(1, round(self.length * tick_rate))
         held = 0
-        mouse_px = [[0.0, 0.0] for _ in range(ticks)]
+        # Mouse pixels per tick as a difference array: each move adds its rate where it
+        # starts and takes it away where it ends (linear however the moves overlap).
+        rate = [[0.0, 0.0] for _ in range(ticks + 1)]
+        moving = [0] * (ticks + 1)          # moves under way, likewise
         changes: dict[int, list[Cue]] = {}
         for cue in self.cue:
             start = round(cue.t * tick_rate)
             changes.setdefault(start, []).append(cue)
-            if cue.mouse:
+            if cue.mouse and start < ticks:
                 span = max(1, round(cue.over * tick_rate))
-                move = (*cue.mouse, 0.0)[:2]
-                for tick in range(start, min(start + span, ticks)):
-                    mouse_px[tick][0] += move[0] / span
-                    mouse_px[tick][1] += move[1] / span
+                end = min(start + span, ticks)
+                moving[start] += 1
+                moving[end] -= 1
+                for axis, move in enumerate((*cue.mouse, 0.0)[:2]):
+                    rate[start][axis] += move / span
+                    rate[end][axis] -= move / span
         out = []
+        dx_px = dy_px = 0.0
+        under_way = 0
         for tick in range(ticks):
             for cue in changes.get(tick, ()):
                 if cue.hold is not None:
                     held = space.mask(cue.hold)
                 held = (held | space.mask(cue.press)) & ~space.mask(cue.release)
-            dx, dy = space.mouse_units(*mouse_px[tick])
+            under_way += moving[tick]
+            dx_px += rate[tick][0]
+            dy_px += rate[tick][1]
+            if not under_way:                # exactly still, whatever the rounding
+                dx_px = dy_px = 0.0
+            dx, dy = space.mouse_units(dx_px, dy_px)
             out.append(Action(held, dx, dy))
         return out
 

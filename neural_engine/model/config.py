@@ -145,3 +145,59 @@ def named_config(size: str, game: str, height: int, width: int, action_dim: int,
     ae, dn = MODEL_SIZES[size]
     return WorldModelConfig(game=game, height=height, width=width, action_dim=action_dim,
                             autoencoder=ae, denoiser=replace(dn, **denoiser_overrides))
+
+
+# -- how large a configuration from a file may be ------------------------------------
+# A weights file carries its own configuration; before anything is allocated for it,
+# each size is held to the registry's largest (the refiner, which no registry size
+# uses, to the largest width), the tokens per frame to 4x the largest size's at the
+# same frame size (a patch of half the size), and the parameter count (counted by
+# ``model.weights`` on the meta device) to twice the largest size's, which leaves room
+# for the optional parts (predecessor path, refiner).
+PARAMETER_HEADROOM = 2.0
+TOKEN_HEADROOM = 4
+
+
+def _too_large(limits: dict[str, tuple[float, float]]) -> list[str]:
+    return [f"{name} {value:g} is larger than the largest model size allows ({limit:g})"
+            for name, (value, limit) in limits.items() if value > limit]
+
+
+def autoencoder_size_problems(ae: AutoencoderConfig, prefix: str = "autoencoder.") -> list[str]:
+    """Where an autoencoder configuration is larger than the registry's largest."""
+    aes = [a for a, _ in MODEL_SIZES.values()]
+    return _too_large({
+        f"{prefix}latent_channels": (ae.latent_channels, max(a.latent_channels for a in aes)),
+        f"{prefix}channels": (max(ae.channels), max(max(a.channels) for a in aes)),
+        f"{prefix}decoder_channels": (max(ae.decoder_channels),
+                                      max(max(a.decoder_channels) for a in aes)),
+        f"{prefix}levels": (len(ae.channels), max(len(a.channels) for a in aes)),
+        f"{prefix}blocks": (ae.blocks, max(a.blocks for a in aes)),
+    })
+
+
+def size_problems(config: WorldModelConfig) -> list[str]:
+    """Where ``config`` is larger than the registry's largest size (see above)."""
+    dns = [dn for _, dn in MODEL_SIZES.values()]
+    widest = max(dn.dim for dn in dns)
+    dn = config.denoiser
+    problems = autoencoder_size_problems(config.autoencoder) + _too_large({
+        "denoiser.dim": (dn.dim, widest),
+        "denoiser.depth": (dn.depth, max(d.depth for d in dns)),
+        "denoiser.heads": (dn.heads, max(d.heads for d in dns)),
+        "denoiser.mlp_ratio": (dn.mlp_ratio, max(d.mlp_ratio for d in dns)),
+        "denoiser.refiner": (dn.refiner, widest),
+    })
+    tokens = TOKEN_HEADROOM * largest_config(config).tokens_per_frame
+    if config.tokens_per_frame > tokens:
+        problems.append(f"{config.tokens_per_frame} tokens per frame is more than the "
+                        f"largest model size allows at {config.width}×{config.height} "
+                        f"({tokens})")
+    return problems
+
+
+def largest_config(config: WorldModelConfig) -> WorldModelConfig:
+    """The registry's largest size (by denoiser width × depth) at ``config``'s frame and
+    action sizes."""
+    name = max(MODEL_SIZES, key=lambda n: MODEL_SIZES[n][1].dim ** 2 * MODEL_SIZES[n][1].depth)
+    return named_config(name, config.game, config.height, config.width, config.action_dim)

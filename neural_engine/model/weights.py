@@ -10,8 +10,10 @@ exactly what is wrong.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,9 @@ from safetensors.torch import save_file
 from neural_engine import schema
 from neural_engine.errors import EngineError
 from neural_engine.files import publish
-from neural_engine.model.config import WorldModelConfig
+from neural_engine.model.config import (PARAMETER_HEADROOM, WorldModelConfig, largest_config,
+                                        size_problems)
+from neural_engine.model.header import Header, read_header, tensor_problems
 from neural_engine.model.world import WorldModel
 
 FORMAT = "neural-engine/world-model/1"
@@ -64,53 +68,80 @@ def save_world_model(path: str | Path, model: WorldModel, dtype: torch.dtype = t
     return path
 
 
-def read_config(path: str | Path) -> tuple[WorldModelConfig, dict[str, Any]]:
-    """The configuration (and training info) stored in a weights file."""
-    path = Path(path)
-    if not path.is_file():
-        raise EngineError("weights file not found", where=str(path))
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-    except (SafetensorError, OSError) as exc:
-        raise EngineError(f"not a readable safetensors file ({exc})", where=str(path)) from None
+def _config_of(header: Header, where: str) -> tuple[WorldModelConfig, dict[str, Any]]:
+    metadata = header.metadata
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise EngineError("not a neural-engine world model (no configuration inside)",
-                          where=str(path))
+                          where=where)
     try:
         raw = json.loads(metadata["config"])
         info = json.loads(metadata.get("info", "{}"))
-    except ValueError as exc:
-        raise EngineError(f"corrupt configuration in weights: {exc}", where=str(path)) from None
-    return schema.fill(WorldModelConfig, raw, name=f"{path} (config)"), info
+    except (ValueError, RecursionError) as exc:
+        raise EngineError(f"corrupt configuration in weights: {exc}", where=where) from None
+    if not isinstance(raw, dict) or not isinstance(info, dict):
+        raise EngineError("corrupt configuration in weights (not a table)", where=where)
+    return schema.fill(WorldModelConfig, raw, name=f"{where} (config)"), info
+
+
+def read_config(path: str | Path) -> tuple[WorldModelConfig, dict[str, Any]]:
+    """The configuration (and training info) stored in a weights file (header only)."""
+    return _config_of(read_header(path), str(path))
+
+
+def expected_tensors(config: WorldModelConfig) -> dict[str, tuple[tuple[int, ...], bool]]:
+    """Name → (shape, floating point) of every tensor ``config`` implies, found by
+    building the model on the meta device (nothing is allocated)."""
+    return dict(_expected(config))
+
+
+@functools.lru_cache(maxsize=16)
+def _expected(config: WorldModelConfig) -> dict[str, tuple[tuple[int, ...], bool]]:
+    with torch.device("meta"):
+        state = WorldModel(config).state_dict()
+    return {n: (tuple(t.shape), t.is_floating_point()) for n, t in state.items()}
+
+
+def _parameters(config: WorldModelConfig) -> int:
+    return sum(math.prod(shape) for shape, _ in _expected(config).values())
+
+
+def check_weights(path: str | Path) -> tuple[WorldModelConfig, dict[str, Any]]:
+    """A world-model file's configuration, once everything that can be known without
+    allocating the model holds: a well-formed header, a configuration no larger than
+    the registry allows, and exactly the tensors (names, shapes, float dtypes) it
+    implies. Returns the configuration and the training info."""
+    path = Path(path)
+    header = read_header(path)
+    config, info = _config_of(header, str(path))
+    problems = size_problems(config)
+    if not problems:
+        largest = _parameters(largest_config(config))
+        count = _parameters(config)
+        if count > PARAMETER_HEADROOM * largest:
+            problems.append(f"{count / 1e6:.1f} M parameters is more than the largest model "
+                            f"size allows ({PARAMETER_HEADROOM * largest / 1e6:.1f} M)")
+    if not problems:
+        problems = tensor_problems(header, expected_tensors(config))
+    if problems:
+        raise EngineError("; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""),
+                          where=str(path))
+    return config, info
 
 
 def load_world_model(path: str | Path, device: torch.device | str = "cpu",
                      dtype: torch.dtype = torch.float32) -> WorldModel:
-    """Rebuild a world model from a weights file, checking every tensor."""
+    """Rebuild a world model from a weights file: checked first (``check_weights``),
+    then allocated, every tensor read and checked to be finite."""
     path = Path(path)
-    config, _ = read_config(path)
+    config, _ = check_weights(path)
     model = WorldModel(config)
-    expected = model.state_dict()
-    problems, tensors = [], {}
+    tensors = {}
     try:
         with safe_open(str(path), framework="pt") as f:
-            names = set(f.keys())
-            for name, ref in expected.items():
-                if name not in names:
-                    problems.append(f"missing tensor {name}")
-                    continue
-                tensor = f.get_tensor(name)
-                if tensor.shape != ref.shape:
-                    problems.append(f"tensor {name} has shape {tuple(tensor.shape)}, "
-                                    f"the configuration needs {tuple(ref.shape)}")
-                tensors[name] = tensor
-            problems += [f"unexpected tensor {n}" for n in sorted(names - set(expected))]
+            for name in model.state_dict():
+                tensors[name] = f.get_tensor(name)
     except (SafetensorError, OSError) as exc:
         raise EngineError(f"corrupt weights file ({exc})", where=str(path)) from None
-    if problems:
-        raise EngineError("; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""),
-                          where=str(path))
     bad = [n for n, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise EngineError(f"weights hold NaN or infinite values (e.g. {bad[0]})", where=str(path))
@@ -119,16 +150,28 @@ def load_world_model(path: str | Path, device: torch.device | str = "cpu",
 
 
 # -- shipped assets ---------------------------------------------------------------
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_ASSET_BYTES = 256 << 20
+
+
 def shipped_weights(game: str) -> Path | None:
-    """The shipped weights of a game, if there are any."""
+    """The shipped weights of a game, verified (``verify_manifest``); None when the game
+    ships none: no ``assets/<game>/``, or one holding neither weights nor a manifest.
+    Weights without a manifest, or a manifest that does not hold, are an EngineError:
+    the engine falls back to the simulator only when asked (``--engine sim``)."""
     folder = ASSETS_ROOT / game
-    return folder / WEIGHTS_NAME if (folder / MANIFEST_NAME).is_file() else None
+    if not folder.is_dir() or (not (folder / MANIFEST_NAME).exists()
+                               and not any(folder.glob("*.safetensors"))):
+        return None
+    if WEIGHTS_NAME not in verify_manifest(folder):
+        raise EngineError(f"the manifest lists no {WEIGHTS_NAME}", where=str(folder))
+    return folder / WEIGHTS_NAME
 
 
 def write_manifest(folder: Path, info: dict[str, Any]) -> Path:
-    """Write manifest.json listing every weights file in ``folder`` with its sha256."""
+    """Write manifest.json listing every file in ``folder`` with its sha256."""
     files = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
-             for p in sorted(folder.glob("*.safetensors"))}
+             for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST_NAME}
     manifest = {"format": FORMAT, "files": files, **info}
     tmp = folder / (MANIFEST_NAME + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -136,24 +179,67 @@ def write_manifest(folder: Path, info: dict[str, Any]) -> Path:
     return folder / MANIFEST_NAME
 
 
-def verify_manifest(folder: Path) -> dict[str, Any]:
-    """Check every file the manifest lists against its sha256; return the manifest."""
-    path = folder / MANIFEST_NAME
+def _manifest_files(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``files`` table of a manifest, its shape checked; EngineError naming it."""
+    hint = "; restore it from the repository, or play the simulator with --engine sim"
     try:
-        manifest = json.loads(path.read_text())
-        files = manifest["files"]
+        with open(path, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
-        raise EngineError("no manifest.json beside the weights", where=str(folder)) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EngineError(f"unreadable manifest ({exc})", where=str(path)) from None
+        raise EngineError(f"the shipped weights have no {MANIFEST_NAME}{hint}",
+                          where=str(path.parent)) from None
+    except OSError as exc:
+        raise EngineError(f"cannot read: {exc.strerror or exc}", where=str(path)) from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise EngineError(f"larger than {MAX_MANIFEST_BYTES >> 20} MiB{hint}", where=str(path))
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EngineError(f"not JSON ({exc}){hint}", where=str(path)) from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise EngineError(f"a manifest needs a 'files' table{hint}", where=str(path))
+    for name, entry in files.items():
+        if (not name or name in (".", "..") or "/" in name or "\\" in name
+                or not name.isprintable()):
+            raise EngineError(f"files: {name[:80]!r} is not a file name in this folder",
+                              where=str(path))
+        if (not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str)
+                or type(entry.get("bytes")) is not int):
+            raise EngineError(f"files: {name!r} needs a sha256 (text) and bytes (an "
+                              f"integer){hint}", where=str(path))
+    return files
+
+
+def verify_manifest(folder: Path) -> dict[str, Any]:
+    """Every file in ``folder`` is listed in its manifest, stays in the folder, and has
+    the size and sha256 listed; returns the manifest's ``files`` table."""
+    path = folder / MANIFEST_NAME
+    files = _manifest_files(path)
+    real = folder.resolve()
+    present = {p.name for p in folder.iterdir() if p.name != MANIFEST_NAME}
+    for name in sorted(present - set(files)):
+        raise EngineError("not listed in the manifest: a shipped file must be listed and "
+                          "verified; remove it or list it with write_manifest",
+                          where=str(folder / name))
     for name, entry in files.items():
         file = folder / name
-        if not file.is_file():
-            raise EngineError("listed in the manifest but missing", where=str(file))
-        if sha256(file) != entry.get("sha256"):
+        try:
+            info = file.stat()
+            inside = file.resolve().parent == real
+        except OSError:
+            raise EngineError("listed in the manifest but missing", where=str(file)) from None
+        if not inside or not file.is_file():
+            raise EngineError("listed in the manifest but not a file of this folder",
+                              where=str(file))
+        if info.st_size != entry["bytes"] or info.st_size > MAX_ASSET_BYTES:
+            raise EngineError(f"{info.st_size} bytes, the manifest lists {entry['bytes']}: "
+                              "the file is corrupt or was changed; restore it from the "
+                              "repository", where=str(file))
+        if sha256(file) != entry["sha256"]:
             raise EngineError("sha256 does not match the manifest: the file is corrupt or "
                               "was changed; restore it from the repository", where=str(file))
-    return manifest
+    return files
 
 
 # -- a trained autoencoder on its own (between the training stages) -----------------
@@ -169,29 +255,37 @@ def save_autoencoder(path: str | Path, autoencoder, info: dict[str, Any] | None 
 
 
 def load_autoencoder(path: str | Path, device: torch.device | str = "cpu"):
-    """An autoencoder file, or the autoencoder inside a world-model file."""
+    """An autoencoder file, or the autoencoder inside a world-model file (both checked
+    against their configuration before anything is allocated)."""
     from neural_engine.model.autoencoder import Autoencoder
-    from neural_engine.model.config import AutoencoderConfig
+    from neural_engine.model.config import AutoencoderConfig, autoencoder_size_problems
 
     path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {n: f.get_tensor(n) for n in f.keys()}
-    except FileNotFoundError:
-        raise EngineError("autoencoder weights not found", where=str(path)) from None
-    except (SafetensorError, OSError) as exc:
-        raise EngineError(f"not a readable safetensors file ({exc})", where=str(path)) from None
-    if metadata.get("format") == FORMAT:        # a whole world model: take its autoencoder
-        world = load_world_model(path, device=device)
-        return world.autoencoder
-    if metadata.get("format") != AE_FORMAT:
+    header = read_header(path)
+    if header.metadata.get("format") == FORMAT:   # a whole world model: take its autoencoder
+        return load_world_model(path, device=device).autoencoder
+    if header.metadata.get("format") != AE_FORMAT or "config" not in header.metadata:
         raise EngineError("not a neural-engine autoencoder", where=str(path))
-    cfg = schema.fill(AutoencoderConfig, json.loads(metadata["config"]), name=str(path))
+    try:
+        raw = json.loads(header.metadata["config"])
+    except (ValueError, RecursionError) as exc:
+        raise EngineError(f"corrupt configuration: {exc}", where=str(path)) from None
+    if not isinstance(raw, dict):
+        raise EngineError("corrupt configuration (not a table)", where=str(path))
+    cfg = schema.fill(AutoencoderConfig, raw, name=str(path))
+    problems = autoencoder_size_problems(cfg, prefix="")
+    if not problems:
+        with torch.device("meta"):
+            state = Autoencoder(cfg).state_dict()
+        problems = tensor_problems(header, {n: (tuple(t.shape), t.is_floating_point())
+                                            for n, t in state.items()})
+    if problems:
+        raise EngineError("; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""),
+                          where=str(path))
     model = Autoencoder(cfg)
     try:
-        model.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise EngineError(f"weights do not fit the configuration: {str(exc).splitlines()[0]}",
-                          where=str(path)) from None
+        with safe_open(str(path), framework="pt") as f:
+            model.load_state_dict({n: f.get_tensor(n) for n in state})
+    except (SafetensorError, OSError) as exc:
+        raise EngineError(f"corrupt weights file ({exc})", where=str(path)) from None
     return model.to(device)

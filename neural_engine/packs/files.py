@@ -13,12 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
-import struct
-import sys
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
-
-import numpy as np
 
 from neural_engine.errors import EngineError
 
@@ -26,7 +21,6 @@ PACK_FILE = "pack.toml"
 SUFFIXES = {".toml": "a TOML file", ".png": "a PNG image", ".safetensors": "safetensors weights"}
 MAX_BYTES = {".toml": 1 << 20, ".png": 16 << 20, ".safetensors": 256 << 20}
 MAX_FILES = 1000
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class PackFolder:
@@ -135,54 +129,3 @@ def read_text(path: Path) -> str:
                           where=str(path)) from None
     except OSError as exc:
         raise EngineError(f"cannot read: {exc.strerror}", where=str(path)) from None
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a PNG's header; EngineError if it is not a PNG."""
-    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        raise EngineError("not a PNG image")
-    return struct.unpack(">II", data[16:24])
-
-
-def read_png(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """The image at ``path`` as (H, W, 3) uint8, top row first; it must be ``size`` (w, h)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise EngineError(f"cannot read: {exc.strerror}", where=str(path)) from None
-    try:
-        found = png_size(data)
-    except EngineError as exc:
-        raise EngineError(exc.message, where=str(path)) from None
-    if found != tuple(size):
-        raise EngineError(f"image is {found[0]}×{found[1]} pixels; the game's frames are "
-                          f"{size[0]}×{size[1]}", where=str(path))
-    import io
-
-    import pygame
-
-    try:
-        with _quiet_stderr():                 # libpng prints its own complaints there
-            surface = pygame.image.load(io.BytesIO(data), "start.png")
-        pixels = pygame.image.tobytes(surface, "RGB")
-    except (pygame.error, ValueError) as exc:
-        raise EngineError(f"corrupt PNG image ({exc})", where=str(path)) from None
-    return np.frombuffer(pixels, dtype=np.uint8).reshape(size[1], size[0], 3).copy()
-
-
-@contextmanager
-def _quiet_stderr():
-    """Silence what C libraries write to file descriptor 2 (the error is reported instead)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)

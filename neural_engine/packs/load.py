@@ -25,12 +25,12 @@ from neural_engine.errors import EngineError
 from neural_engine.games import Game, GameSpec, available, load_spec
 from neural_engine.input.keys import check_key_name
 from neural_engine.input.mapper import RESERVED_KEYS
-from neural_engine.packs.files import PackFolder, read_png, read_text
+from neural_engine.packs.files import PackFolder, read_text
+from neural_engine.packs.png import read_png
 from neural_engine.packs.spec import KioskSettings, PackSpec, StartSpec
 from neural_engine.packs.timeline import MAX_SECONDS, CompiledTimeline, PackScript, compile_timeline
 from neural_engine.runtime.frame_source import StartState
 from neural_engine.runtime.image_start import ImageStart
-from neural_engine.sampler.kv_cache import CacheShape
 from neural_engine.sampler.stream import SAMPLERS, SamplerConfig
 
 DEFAULT_START = StartSpec(name="default")
@@ -254,31 +254,51 @@ class _Checker:
             self.at(("start", index, "pose"), f"the game refuses this pose: {exc.message}")
 
     def weights(self, game: GameSpec) -> Path | None:
+        """The pack's weights, checked as play will check them (header first, then every
+        tensor); and the sampler against the weights play will run (the pack's, else the
+        game's shipped ones, unless the pack plays the simulator)."""
+        from neural_engine.model.weights import check_weights, load_world_model, shipped_weights
+
         if self.spec.weights is None:
+            if self.spec.engine == "sim":
+                return None
+            try:
+                shipped = shipped_weights(game.name)
+                if shipped is None and self.spec.engine == "neural":
+                    self.at(("engine",), f"engine 'neural', but {game.name} has no shipped "
+                            "weights: name some with weights = ...")
+                if shipped is not None:
+                    self.sampler_fits(check_weights(shipped)[0], ("sampler",))
+            except EngineError as exc:
+                self.at(("engine",), f"the shipped weights it would play: {exc}")
             return None
         path = self.file(("weights",), self.spec.weights, ".safetensors")
         if path is None:
             return None
-        from neural_engine.model.weights import load_world_model
-
         try:
-            model = load_world_model(path)
+            config, _ = check_weights(path)
         except EngineError as exc:
             self.at(("weights",), exc.message)
             return None
-        config = model.config
         if (config.game, config.height, config.width, config.action_dim) != (
                 game.name, game.height, game.width, game.actions.dim):
             self.at(("weights",), f"weights are for {config.game} at {config.width}×"
                     f"{config.height} with {config.action_dim} actions, not this game")
             return None
-        sampler = self.spec.sampler or SamplerConfig()
-        positions = CacheShape(sampler.sink, sampler.ring, sampler.window).positions
-        if positions > config.denoiser.max_frames:
-            self.at(("sampler",), f"sink {sampler.sink} + ring {sampler.ring} + window "
-                    f"{sampler.window} = {positions} frames, more than the "
-                    f"{config.denoiser.max_frames} positions these weights were trained on")
+        try:
+            load_world_model(path)                       # every tensor read, NaN refused
+        except EngineError as exc:
+            self.at(("weights",), exc.message)
+            return None
+        self.sampler_fits(config, ("sampler",))
         return path
+
+    def sampler_fits(self, config, key: tuple) -> None:
+        from neural_engine.sampler.stream import fit_problem
+
+        sampler = self.spec.sampler or SamplerConfig()
+        if (problem := fit_problem(sampler, config.denoiser.max_frames)) is not None:
+            self.at(key, problem)
 
     def timeline(self, game: GameSpec) -> PackScript | None:
         spec = self.spec.timeline

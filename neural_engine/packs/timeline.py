@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from neural_engine.input.actions import Action, ActionSpace
-from neural_engine.input.script import ActionScript, Cue
+from neural_engine.input.script import MAX_CUES, ActionScript, Cue
 from neural_engine.schema import bounds
 
 # A timeline is precompiled to one Action per tick: an hour at 240 ticks/s at most.
@@ -65,14 +65,14 @@ class PackCue(Cue):
 class PackScript(ActionScript):
     """An action script whose cues are ``PackCue``s: the format of a timeline file."""
 
-    cue: tuple[PackCue, ...] = ()
+    cue: tuple[PackCue, ...] = field(default=(), metadata=bounds(0, MAX_CUES))
 
 
 @dataclass(frozen=True)
 class TimelineSpec:
     """``[timeline]`` in pack.toml: inline cues or a file of them, and how they play."""
 
-    cue: tuple[PackCue, ...] = ()
+    cue: tuple[PackCue, ...] = field(default=(), metadata=bounds(0, MAX_CUES))
     file: str | None = None
     seconds: float | None = field(default=None, metadata=bounds(0.05, MAX_SECONDS))
     loop: bool = False
@@ -98,10 +98,10 @@ class TimelineEvent:
 
 @dataclass(frozen=True)
 class CompiledTimeline:
-    """One action per tick, the events due at each tick, and how it plays."""
+    """One action per tick, the event due at each tick (at most one), and how it plays."""
 
     actions: tuple[Action, ...]
-    events: Mapping[int, tuple[TimelineEvent, ...]]
+    events: Mapping[int, TimelineEvent]
     loop: bool = False
     start: str | None = None
 
@@ -112,17 +112,27 @@ class CompiledTimeline:
 
 def compile_timeline(script: PackScript, space: ActionSpace, tick_rate: int,
                      loop: bool = False, start: str | None = None) -> CompiledTimeline:
-    """Actions and events per tick; cues beyond the script's length never happen."""
+    """Actions and events per tick; cues beyond the script's length never happen.
+
+    The cues of one tick make one event, as they would play: the last caption
+    shows, and the world restarts once, where the last start switch (or, after it, a
+    reset) puts it. So a tick costs at most one restart, however many cues share it.
+    """
     actions = script.actions(space, tick_rate)
-    events: dict[int, list[TimelineEvent]] = {}
+    events: dict[int, TimelineEvent] = {}
     for cue in script.cue:
         if cue.caption is None and not cue.reset and cue.start is None:
             continue
         tick = round(cue.t * tick_rate)
         if tick >= len(actions):
             continue
-        events.setdefault(tick, []).append(TimelineEvent(
-            caption=cue.caption, caption_ticks=max(1, round(cue.caption_seconds * tick_rate)),
-            reset=cue.reset, start=cue.start))
-    return CompiledTimeline(tuple(actions), {t: tuple(e) for t, e in events.items()},
-                            loop=loop, start=start)
+        event = events.get(tick, TimelineEvent())
+        if cue.caption is not None:
+            event = replace(event, caption=cue.caption,
+                            caption_ticks=max(1, round(cue.caption_seconds * tick_rate)))
+        if cue.start is not None:
+            event = replace(event, start=cue.start, reset=False)
+        elif cue.reset:
+            event = replace(event, reset=event.start is None)
+        events[tick] = event
+    return CompiledTimeline(tuple(actions), events, loop=loop, start=start)

@@ -110,13 +110,13 @@ class PackDirector:
         self.timeline_events(loop)
 
     def timeline_events(self, loop) -> None:
-        """While the timeline drives: apply its events due at this tick."""
+        """While the timeline drives: apply its event due at this tick."""
         if self.timeline is None or loop.driver is not self.timeline:
             return
-        events = self.timeline.due()
-        if self.timeline.wrapped:
+        event = self.timeline.due()
+        if self.timeline.wrapped and (event is None or event.start is None):
             loop.reset_world(self.timeline_start)
-        for event in events:
+        if event is not None:
             self.apply(loop, event)
         if self.timeline.finished and self.player is not None:
             self.player.reset(loop.start)

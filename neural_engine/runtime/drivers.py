@@ -1,7 +1,8 @@
 """Drivers: who is playing. Each produces one ``Action`` per tick.
 
 - ``KeyboardDriver``: a person, through pygame events and the action mapper;
-- ``ScriptDriver``: a precompiled action script (then idle once it ends);
+- ``ScriptDriver``: a precompiled action script (then idle once it ends, or still
+  holding its last buttons);
 - ``TimelineDriver``: a scenario pack's compiled timeline: the script's actions plus
   the events due at each tick (captions, resets), optionally looping;
 - ``AgentDriver``: the game's exploring agent, which watches a private copy of the
@@ -29,7 +30,9 @@ class Driver(Protocol):
 
     def reset(self, start: StartState) -> None: ...
 
-    def next_action(self) -> Action: ...
+    def next_action(self, pace: float = 1.0) -> Action:
+        """This tick's action; ``pace`` is game time per wall-clock time (below 1 when
+        the machine cannot keep the tick rate), which only live input needs."""
 
     @property
     def finished(self) -> bool: ...
@@ -48,15 +51,16 @@ class KeyboardDriver:
     def reset(self, start: StartState) -> None:
         self.mapper.release_all()
 
-    def next_action(self) -> Action:
-        return self.mapper.tick()
+    def next_action(self, pace: float = 1.0) -> Action:
+        return self.mapper.tick(pace)
 
 
 class ScriptDriver:
     name = "script"
 
-    def __init__(self, actions: Sequence[Action]):
+    def __init__(self, actions: Sequence[Action], after: Action = IDLE):
         self.actions = list(actions)
+        self.after = after
         self.index = 0
 
     @property
@@ -66,9 +70,9 @@ class ScriptDriver:
     def reset(self, start: StartState) -> None:
         self.index = 0
 
-    def next_action(self) -> Action:
+    def next_action(self, pace: float = 1.0) -> Action:
         if self.finished:
-            return IDLE
+            return self.after
         self.index += 1
         return self.actions[self.index - 1]
 
@@ -96,12 +100,12 @@ class TimelineDriver(ScriptDriver):
         super().reset(start)
         self.wrapped = False
 
-    def due(self) -> tuple[TimelineEvent, ...]:
-        """Events at the coming tick (call before ``next_action``); sets ``wrapped``."""
+    def due(self) -> TimelineEvent | None:
+        """The event at the coming tick (call before ``next_action``); sets ``wrapped``."""
         self.wrapped = self.loop and self.index >= len(self.actions) > 0
         if self.wrapped:
             self.index = 0
-        return self.timeline.events.get(self.index, ())
+        return self.timeline.events.get(self.index)
 
 
 class AgentDriver:
@@ -118,7 +122,7 @@ class AgentDriver:
         self.sim.reset([start.seed], poses)
         self.agent.reset(self.sim)
 
-    def next_action(self) -> Action:
+    def next_action(self, pace: float = 1.0) -> Action:
         vector = self.agent.act(self.sim)   # (1, A)
         self.sim.step(vector)
         return self.space.decode(vector[0])

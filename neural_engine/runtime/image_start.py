@@ -39,7 +39,7 @@ class ImageStartSource(NeuralSource):
     def image(self, path: str) -> np.ndarray:
         """(H, W, 3) uint8 of the start image, read once."""
         if path not in self._images:
-            from neural_engine.packs.files import read_png
+            from neural_engine.packs.png import read_png
 
             self._images[path] = read_png(Path(path), (self.spec.width, self.spec.height))
         return self._images[path]

@@ -79,7 +79,7 @@ class KioskDirector(PackDirector):
             self._chord_held.add(event.key)
             if self._chord_held == self.chord:
                 log.info("kiosk: operator chord held: quitting")
-                loop.running = False
+                loop.stop("the operator chord")
                 return
         elif event.type == pygame.KEYUP:
             self._chord_held.discard(event.key)

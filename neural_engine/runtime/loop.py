@@ -5,11 +5,17 @@ fullscreen, P pause, R reset, F12 screenshot, F5 reload a pack; everything else 
 to the director, if there is one, else to the driver), lets the director act (a
 scenario pack's timeline events, a kiosk's timers), asks the driver for this tick's
 action, steps the frame source, draws the frame with the HUD, and hands the picture
-to the recorder. In real time it sleeps to the next tick; headless it runs as fast as
-the source allows (a recording still has exactly one frame per tick at the game's
-rate). It measures the achieved tick rate and the time each part of a frame takes
-(over the last ``STATS_WINDOW`` ticks, so a run of days keeps constant memory), and
-shows them on the HUD.
+to the recorder. R, F5 and F12 act once per tick however often they were pressed in
+it (a storm of resets rebuilds the world once). In real time it sleeps to the next
+tick; headless it runs as fast as the source allows (a recording still has exactly
+one frame per tick at the game's rate). It measures the achieved tick rate and the
+time each part of a frame takes (over the last ``STATS_WINDOW`` ticks, so a run of
+days keeps constant memory), and shows them on the HUD.
+
+When the machine cannot keep the tick rate in real time, game time slows evenly:
+every tick is still one tick of game time, and the driver is told the pace (achieved
+over target rate) so that mouse motion, which the player makes in wall-clock time,
+turns the view at the same slowed pace as the keys move it; the HUD says so.
 
 A *locked* loop (kiosk mode) has no engine controls at all: closing the window,
 Esc, F11, P, R, F12 and F5 do nothing, and only the director can end the run.
@@ -33,6 +39,8 @@ from neural_engine.runtime.frame_source import FrameSource, StartState
 
 # Per-tick times kept for the medians: a few minutes of play, not the whole run.
 STATS_WINDOW = 10_000
+# Below this fraction of the tick rate, real-time play counts as slowed (HUD, pace).
+SLOW = 0.95
 
 
 @dataclass
@@ -44,6 +52,7 @@ class LoopStats:
     step_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
     present_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
     screenshots: list[Path] = field(default_factory=list)
+    stopped: str = ""             # why the run ended
 
     @property
     def tick_rate(self) -> float:
@@ -117,6 +126,7 @@ class GameLoop:
         self.meter = RateMeter()
         self.frame = None
         self.last_action = Action()
+        self._done: set[int] = set()         # R, F5, F12 already acted on this tick
 
     # -- controls -----------------------------------------------------------------
     def _events(self) -> None:
@@ -131,6 +141,7 @@ class GameLoop:
                 self.director.handle(self, event)
             elif isinstance(self.driver, KeyboardDriver):
                 self.driver.handle(event)
+        self._done.clear()
 
     def _control(self, event, pygame) -> bool:
         """Act on an engine control; whether ``event`` was one (a locked loop has none)."""
@@ -140,13 +151,17 @@ class GameLoop:
             return True
         if kind == pygame.QUIT:
             if not self.locked:
-                self.running = False
+                self.stop("the window was closed")
             return True
         if kind != pygame.KEYDOWN or self.locked:
             return False
         key = event.key
+        if key in (pygame.K_r, pygame.K_F12, pygame.K_F5):
+            if key in self._done:
+                return True                   # once per tick, however often it is pressed
+            self._done.add(key)
         if key == pygame.K_ESCAPE:
-            self.running = False
+            self.stop("Esc")
         elif key == pygame.K_F11:
             if self.recorder is None:  # a recording keeps one picture size
                 self.display.toggle_fullscreen()
@@ -165,6 +180,19 @@ class GameLoop:
         else:
             return False
         return True
+
+    def stop(self, reason: str) -> None:
+        """End the run after this tick, saying why."""
+        self.running = False
+        self.stats.stopped = reason
+
+    @property
+    def pace(self) -> float:
+        """Game time per wall-clock time, 1 when the tick rate is kept (or not paced)."""
+        if not self.realtime or len(self.meter.times) < self.meter.times.maxlen:
+            return 1.0
+        rate = self.meter.rate / self.source.spec.tick_rate
+        return rate if rate < SLOW else 1.0
 
     def reset(self) -> None:
         """The driver and the world back to the start state."""
@@ -188,6 +216,10 @@ class GameLoop:
     # -- one tick -----------------------------------------------------------------
     def _hud_lines(self) -> list[str]:
         lines = self._stats_lines() if self.show_stats else []
+        if self.pace < 1.0 and (self.show_stats or not self.locked):
+            lines.append(f"this machine keeps {self.meter.rate:.0f} of "
+                         f"{self.source.spec.tick_rate} ticks/s: game time at "
+                         f"{self.pace:.0%}")
         if self.director is not None:
             lines += self.director.hud_lines()
         return lines
@@ -210,7 +242,7 @@ class GameLoop:
         if not self.paused:
             if self.director is not None:
                 self.director.before_tick(self)
-            self.last_action = self.driver.next_action()
+            self.last_action = self.driver.next_action(self.pace)
             self.frame = self.source.step(self.last_action)
         t1 = time.perf_counter()
         self._present()
@@ -240,8 +272,10 @@ class GameLoop:
                 break
             self._tick()
             if self.max_ticks is not None and self.stats.ticks >= self.max_ticks:
+                self.stop(f"played the {self.max_ticks} ticks asked for")
                 break
             if self.driver.finished and self.max_ticks is None:
+                self.stop(f"the {self.driver.name} ended")
                 break
             if self.realtime:
                 deadline += self.period

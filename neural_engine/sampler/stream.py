@@ -108,6 +108,15 @@ def named_sampler(name: str, max_frames: int | None = None, teacher_steps: int |
     return cfg
 
 
+def fit_problem(cfg: SamplerConfig, max_frames: int) -> str | None:
+    """Why a sampler cannot run on a model trained on ``max_frames`` positions, or None."""
+    positions = CacheShape(cfg.sink, cfg.ring, cfg.window).positions
+    if positions <= max_frames:
+        return None
+    return (f"sink {cfg.sink} + ring {cfg.ring} + window {cfg.window} = {positions} frames, "
+            f"more than the {max_frames} positions the weights were trained on")
+
+
 class StreamSampler:
     """B rows of streams of one model: ``reset(context)`` or ``join(row, …)``, then
     ``step(actions)`` per tick."""
@@ -117,11 +126,8 @@ class StreamSampler:
                  dtype: torch.dtype = torch.float32, kernels: str = "torch"):
         mc = denoiser.config
         self.shape = CacheShape(cfg.sink, cfg.ring, cfg.window)
-        if self.shape.positions > mc.denoiser.max_frames:
-            raise EngineError(
-                f"sink {cfg.sink} + ring {cfg.ring} + window {cfg.window} = "
-                f"{self.shape.positions} frames exceeds the {mc.denoiser.max_frames} "
-                "positions the model was trained on")
+        if (problem := fit_problem(cfg, mc.denoiser.max_frames)) is not None:
+            raise EngineError(problem)
         self.model, self.schedule, self.cfg = denoiser, schedule, cfg
         self.forward = denoiser                 # the model's forward (``compile`` wraps it)
         self.kernels = check_backend(kernels)

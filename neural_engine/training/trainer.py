@@ -7,7 +7,9 @@ floats or 0-d tensors; tensors are read back a few steps at a time, not every st
 weights a later stage or the game loads). This loop runs it until ``--steps`` or
 ``--minutes`` is reached, checkpoints every few minutes and at the end (also on
 SIGTERM/SIGINT), resumes exactly from ``checkpoint.safetensors`` in the run folder,
-and appends metrics as JSON lines to ``metrics.jsonl``.
+and appends metrics as JSON lines to ``metrics.jsonl``. A run holds a lock on its
+folder (a second trainer there is refused, not interleaved), and a resumed run first
+drops the rows its predecessor wrote past the checkpoint, which it will write again.
 
 Under ``torchrun`` each process trains on its own data stream, gradients are averaged
 by DistributedDataParallel (the stage wraps its trainable modules with
@@ -27,10 +29,13 @@ from typing import Protocol
 import torch
 import torch.distributed as dist
 
+from neural_engine.errors import EngineError
 from neural_engine.progress import Progress
 from neural_engine.training.checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+METRICS_NAME = "metrics.jsonl"
+LOCK_NAME = "run.lock"
 
 
 class Stage(Protocol):
@@ -172,21 +177,80 @@ class _Stop:
             signal.signal(sig, handler)
 
 
+def lock_run_folder(folder: Path):
+    """An exclusive lock on ``folder`` (held while the returned file stays open), or an
+    EngineError when another trainer holds it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_NAME, "a+")
+    except OSError as exc:
+        raise EngineError(f"cannot use the run folder: {exc.strerror}", where=str(folder)) from None
+    try:
+        import fcntl
+    except ImportError:            # not POSIX: no lock, as before
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise EngineError(f"another trainer ({holder}) is using this run folder; wait for "
+                          "it or choose another --run-dir", where=str(folder)) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def trim_metrics(path: Path, step: int) -> None:
+    """Drop the rows of ``path`` past ``step`` (and a torn last line): a resumed run
+    repeats those steps and writes them again."""
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+        except (ValueError, KeyError, TypeError):
+            continue
+    if len(kept) != len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
+
+
 def run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed = Distributed(),
         device: torch.device | str = "cpu", quiet: bool = False) -> dict:
     """Train ``stage`` in ``folder`` (resuming if a checkpoint is there); returns the meta."""
+    lock = lock_run_folder(folder) if env.main else None
+    try:
+        return _run(stage, folder, schedule, env, device, quiet)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed,
+         device: torch.device | str, quiet: bool) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     ckpt = folder / CHECKPOINT_NAME
     meta = {"step": 0, "seconds": 0.0, "data": stage.data_state(), "stage": stage.name}
     if ckpt.exists():
         meta = load_checkpoint(ckpt, stage.modules, stage.optimizers)
         stage.load_data_state(meta["data"])
+        if env.main:
+            trim_metrics(folder / METRICS_NAME, meta["step"])
     start_step, spent = meta["step"], meta["seconds"]
     budget = None if schedule.minutes is None else schedule.minutes * 60.0
     stream = open(os.devnull, "w") if quiet or not env.main else None
     progress = Progress(schedule.steps, f"train {stage.name}", unit="step", initial=start_step,
                         stream=stream)
-    log = open(folder / "metrics.jsonl", "a") if env.main else None
+    log = open(folder / METRICS_NAME, "a") if env.main else None
     began = last_ckpt = time.perf_counter()
     step = start_step
 

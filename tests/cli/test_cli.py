@@ -103,7 +103,8 @@ def test_datagen_unwritable_output(tmp_path, capsys):
 
 def test_bench_cpu_writes_json(tmp_path):
     out = tmp_path / "OUT.json"
-    assert main(["bench", "--device", "cpu", "--ticks", "50", "--json", str(out)]) == 0
+    assert main(["bench", "--device", "cpu", "--size", "tiny", "--ticks", "50",
+                 "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     row = report["rows"][0]
     assert report["device"] == "cpu" and row["window"] == 4

@@ -108,7 +108,7 @@ def test_bad_weights_say_what_is_wrong(tmp_path):
         load_world_model(tmp_path / "missing.safetensors")
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x00" * 64)
-    with pytest.raises(EngineError, match="not a readable safetensors file"):
+    with pytest.raises(EngineError, match="not a safetensors file"):
         load_world_model(junk)
     plain = tmp_path / "plain.safetensors"
     save_file({"a": torch.zeros(2)}, str(plain))

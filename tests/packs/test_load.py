@@ -36,7 +36,7 @@ def test_the_shipped_packs_load_and_say_what_they_hold():
     assert [s.name for s in tour.starts] == ["corridor", "gallery", "second-maze"]
     timeline = tour.timeline()
     assert timeline.ticks == round(tour.script.length * 20)
-    events = [e for tick in sorted(timeline.events) for e in timeline.events[tick]]
+    events = [timeline.events[tick] for tick in sorted(timeline.events)]
     assert [e.start for e in events if e.start] == ["gallery", "second-maze"]
     assert all(e.caption for e in events)
 
@@ -233,7 +233,7 @@ def test_weights_are_read_and_checked_against_the_game(write_pack, tiny_weights)
     assert pack.weights.name == "w.safetensors"
     found = only_problem(write_pack(text, folder="garbage",
                                     **{"w.safetensors": b"\x10\x00\x00\x00" + bytes(64)}))
-    assert "pack.toml:2: weights: not a readable safetensors file" in found
+    assert "pack.toml:2: weights: not a safetensors file" in found
     data = bytearray(tiny_weights.read_bytes())
     data[-64:] = b"\xff" * 64                                 # NaN tensors at the end
     found = only_problem(write_pack(text, folder="nan", **{"w.safetensors": bytes(data)}))
@@ -241,7 +241,7 @@ def test_weights_are_read_and_checked_against_the_game(write_pack, tiny_weights)
     found = only_problem(write_pack(text + '[sampler]\nring = 12\n', folder="ring",
                                     **{"w.safetensors": tiny_weights.read_bytes()}))
     assert "pack.toml:3: sampler: sink 1 + ring 12 + window 4 = 17 frames, more than the 13 " \
-           "positions these weights were trained on" in found
+           "positions the weights were trained on" in found
     found = only_problem(write_pack(text, folder="absent"))
     assert "pack.toml:2: weights: file not found: w.safetensors" in found
 

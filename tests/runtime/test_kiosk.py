@@ -183,7 +183,7 @@ def test_the_watchdog_restarts_a_crashed_or_hung_game_and_logs_why(tmp_path):
     assert "the game exited with code 3 after" in log
     assert "the game sent no heartbeat for 1 s (hung): killed after" in log
     assert "restart 1 in 0.2 s" in log and "restart 2 in 0.4 s" in log
-    assert "the game quit cleanly (operator); watchdog done" in log
+    assert "the game ended cleanly (its last words: run 3 says hello); watchdog done" in log
 
 
 def test_the_watchdog_passes_sigterm_on_and_stops(tmp_path):
@@ -223,5 +223,5 @@ def test_kiosk_mode_end_to_end_under_the_watchdog(tmp_path):
     log = (logs / LOG_NAME).read_text()
     assert "started the game" in log
     assert "game: 20 ticks in" in log                  # the child's own summary line
-    assert "the game quit cleanly" in log
+    assert "the game ended cleanly" in log
     assert (logs / "heartbeat").exists()

@@ -106,7 +106,7 @@ def test_an_image_start_is_the_neural_engines_first_frame(tmp_path, tiny_weights
     finally:
         torch.set_num_threads(threads)
     frames = decode(out)
-    from neural_engine.packs.files import read_png
+    from neural_engine.packs.png import read_png
 
     hall = read_png(SNAPSHOT / "hall.png", (128, 128)).astype(int)
     below_caption = slice(40, None)               # the caption covers the top rows

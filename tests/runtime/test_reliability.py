@@ -97,8 +97,8 @@ def test_sigterm_mid_recording_leaves_a_playable_mp4(tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     (None, "weights file not found"),
-    (b"\x00" * 100, "not a readable safetensors file"),
-    (b"{}", "not a readable safetensors file"),
+    (b"\x00" * 100, "not a safetensors file"),
+    (b"{}", "not a safetensors file"),
 ])
 def test_missing_or_corrupt_weights_are_one_line(tmp_path, capsys, content, message):
     weights = tmp_path / "w.safetensors"

@@ -151,5 +151,5 @@ def test_memory_is_constant_over_2000_ticks():
 
 def test_refuses_more_positions_than_trained():
     model = random_model()
-    with pytest.raises(EngineError, match="exceeds the 13 positions"):
+    with pytest.raises(EngineError, match="more than the 13 positions"):
         StreamSampler(model.denoiser, model.schedule, SamplerConfig(window=4, sink=2, ring=8))

@@ -38,3 +38,38 @@ def test_clip_stream_resumes_mid_episode():
         assert torch.equal(got.frames, want.frames) and torch.equal(got.actions, want.actions)
     # different clips really differ (the stream moves on)
     assert not torch.equal(clips[0].frames, clips[2].frames)
+
+
+def test_two_trainers_in_one_run_folder_are_refused(tmp_path):
+    """Before: both ran and interleaved their checkpoints."""
+    import pytest
+
+    from neural_engine.errors import EngineError
+
+    held = trainer.lock_run_folder(tmp_path / "run")
+    try:
+        with pytest.raises(EngineError, match=r"another trainer \(pid \d+\) is using this run "
+                                              "folder"):
+            train(tmp_path / "run", 1)
+    finally:
+        held.close()
+    train(tmp_path / "run", 1)                       # free again once the holder is done
+
+
+def test_a_resumed_run_drops_the_rows_past_its_checkpoint(tmp_path):
+    """Before: the steps a killed run had logged past its checkpoint appeared twice."""
+    import json
+
+    folder = tmp_path / "cut"
+    stage = AutoencoderStage(load_game("maze"), CFG, torch.device("cpu"), seed=3)
+    trainer.run(stage, folder, trainer.Schedule(steps=2, eval_every=10_000, log_every=1),
+                quiet=True)
+    with open(folder / "metrics.jsonl", "a") as f:   # what a killed run logged past step 2
+        f.write(json.dumps({"kind": "train", "step": 3}) + "\n")
+        f.write('{"kind": "train", "st')               # and a line torn by the kill
+    stage = AutoencoderStage(load_game("maze"), CFG, torch.device("cpu"), seed=3)
+    trainer.run(stage, folder, trainer.Schedule(steps=4, eval_every=10_000, log_every=1),
+                quiet=True)
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows if r["kind"] == "train"]
+    assert steps == [1, 2, 3, 4]
