@@ -32,7 +32,8 @@ def test_bad_numbers_are_one_usage_line(argv, message, capsys):
 
 def test_a_game_is_a_name_not_a_path(capsys):
     assert main(["play", "--game", "../games/maze", "--engine", "sim", "--headless"]) == 1
-    assert capsys.readouterr().err == "error: unknown game '../games/maze' (available: maze)\n"
+    assert capsys.readouterr().err == ("error: unknown game '../games/maze' "
+                                       "(available: dungeon, maze)\n")
 
 
 def test_datagen_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
