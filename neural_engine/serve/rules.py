@@ -125,10 +125,10 @@ class SeatRules:
             over, reset = self._player_rules(action)
             restart = reset or restart
         if self.attracting:
-            events = self.timeline.due()
+            event = self.timeline.due()          # a tick's cues, merged into one
             if self.timeline.wrapped:
                 restart = self.timeline_start
-            for event in events:
+            if event is not None:
                 restart = self._apply(event) or restart
             action = self.timeline.next_action()
         if restart is not None:
