@@ -48,6 +48,7 @@ from neural_engine.training.evaluation import CONTEXT, Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.phases import PhaseClock
 from neural_engine.training.trainer import Distributed, wrap
+from neural_engine.training.warm import warm_start
 
 EXPORT_NAME = "student.safetensors"
 
@@ -106,7 +107,8 @@ class RollingStage:
         self.student = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
         if init is not None:      # warm start from an earlier student
             start = load_world_model(init, device=device)
-            self.student.load_state_dict(start.denoiser.state_dict())
+            warm_start(self.student, self.teacher.config.denoiser, start.denoiser,
+                       start.config.denoiser, str(init))
         self.critic = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
         self.ema = copy.deepcopy(self.student).requires_grad_(False)
         self.train_student = wrap(self.student, env)

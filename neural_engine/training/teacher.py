@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from neural_engine.games import Game
 from neural_engine.model.config import named_config
 from neural_engine.model.dit import block_causal_mask, previous_frames
-from neural_engine.errors import EngineError
 from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
 from neural_engine.schema import bounds
@@ -39,6 +38,7 @@ from neural_engine.training.evaluation import Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.phases import PhaseClock
 from neural_engine.training.trainer import Distributed, compiled, wrap
+from neural_engine.training.warm import warm_start
 
 EXPORT_NAME = "teacher.safetensors"
 
@@ -137,7 +137,8 @@ class TeacherStage:
         self.denoiser = self.model.denoiser
         if init is not None:      # warm start from an earlier teacher's weights
             start = load_world_model(init, device=device)
-            self._warm_start(start.denoiser, config, init)
+            warm_start(self.denoiser, config.denoiser, start.denoiser,
+                       start.config.denoiser, str(init))
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False)
         self.train_denoiser = compiled(wrap(self.denoiser, env), cfg.compile and
                                        device.type == "cuda", cfg.compile_mode)
@@ -160,23 +161,6 @@ class TeacherStage:
         self.autocast = device.type == "cuda"
         self.validation = Validation(game, cfg.eval_profile, ("rolling", "causal", "teacher"),
                                      teacher_steps=cfg.eval_steps)
-
-    def _warm_start(self, start, config, init: Path) -> None:
-        """Load an earlier denoiser. It may lack the predecessor path, the refiner or the
-        null action that this one has: those start closed (zero-initialised), so the
-        model answers exactly as the earlier one did until training opens them."""
-        old, new = start.config.denoiser, config.denoiser
-        if not old.refiner:            # the block count of an absent refiner does not matter
-            old = replace(old, refiner_blocks=new.refiner_blocks)
-        # the earlier configuration must be this one with some of its new parts left out,
-        # so every tensor it has fits, and only those parts are missing
-        allowed = {replace(new, previous_frame=path, refiner=refiner, action_guidance=null)
-                   for path in {new.previous_frame, False} for refiner in {new.refiner, 0}
-                   for null in {new.action_guidance, False}}
-        if old not in allowed:
-            raise EngineError("--init weights have another denoiser configuration",
-                              where=str(init))
-        self.denoiser.load_state_dict(start.state_dict(), strict=False)
 
     def items_per_step(self) -> int:
         return self.cfg.batch * self.frames

@@ -296,9 +296,9 @@ def _run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed,
     save()
     progress.close()
     if env.main and not stop.requested:     # a kill keeps only the checkpoint
+        stage.export(folder)                # before the evaluation, which may be cut short
         if step % schedule.eval_every:
             record("eval", stage.evaluate(folder, step))
-        stage.export(folder)
     if log is not None:
         log.close()
     return meta
