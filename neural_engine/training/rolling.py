@@ -47,7 +47,7 @@ from neural_engine.training.clips import SimClips
 from neural_engine.training.evaluation import CONTEXT, Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.phases import PhaseClock
-from neural_engine.training.trainer import Distributed, wrap
+from neural_engine.training.trainer import Distributed, compiled, wrap
 from neural_engine.training.warm import warm_start
 
 EXPORT_NAME = "student.safetensors"
@@ -81,6 +81,10 @@ class RollingTraining:
     rollout_bf16: bool = True
     # clips played by the game's training player (every control pressed more often)
     training_agent: bool = False
+    # torch.compile the scorers' forwards (the frozen teacher, the critic) on CUDA: eager,
+    # they are hundreds of small launches each (the step is 88 % host gaps); the history
+    # they see has one of a few lengths, each compiled once
+    compile: bool = True
     eval_profile: Literal["quick", "cpu", "smoke", "full"] = "quick"   # validation
 
 
@@ -112,7 +116,9 @@ class RollingStage:
         self.critic = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
         self.ema = copy.deepcopy(self.student).requires_grad_(False)
         self.train_student = wrap(self.student, env)
-        self.train_critic = wrap(self.critic, env)
+        fast = cfg.compile and device.type == "cuda"
+        self.real = compiled(self.teacher.denoiser, fast)
+        self.train_critic = compiled(wrap(self.critic, env), fast)
         fused = device.type == "cuda"
         self.optim = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr,
                                        weight_decay=0.0, betas=(0.0, 0.99), fused=fused)
@@ -204,7 +210,7 @@ class RollingStage:
 
     def _real_score(self, x, tt, a, pos, mask, prev) -> torch.Tensor:
         """The frozen teacher's velocity, guided towards the actions when ``guidance``."""
-        teacher = self.teacher.denoiser
+        teacher = self.real
         v = teacher(x, tt, a, pos, frame_mask=mask, prev=prev).float()
         if self.cfg.guidance == 1.0:
             return v
@@ -248,7 +254,8 @@ class RollingStage:
                 with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
                     prev = self._score_prev(x, tt)
                     v_real = self._real_score(x, tt, a, pos, mask, prev)
-                    v_fake = self.critic(x, tt, a, pos, frame_mask=mask, prev=prev).float()
+                    v_fake = self.train_critic(x, tt, a, pos, frame_mask=mask,
+                                               prev=prev).float()
                 h = hist.shape[1]
                 real = self.schedule.x0_from_v(noisy, v_real[:, h:], t)
                 fake = self.schedule.x0_from_v(noisy, v_fake[:, h:], t)

@@ -152,8 +152,14 @@ def test_action_drop_gives_the_teacher_a_null_action_and_guidance_needs_it(tmp_p
     stage = TeacherStage(game, cfg, path, CPU, init=path)
     assert stage.denoiser.null_action is not None
     _run(stage, tmp_path / "teacher", 2)
+    # the guided distillation warm-starts from a student that has no null action (the
+    # shipped one): everything it has is loaded, the null action stays the teacher's
     guided = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, guidance=2.0,
                                                 eval_profile="smoke", critic_steps=1),
-                          tmp_path / "teacher" / "teacher.safetensors", CPU)
+                          tmp_path / "teacher" / "teacher.safetensors", CPU, init=path)
+    teacher = load_world_model(tmp_path / "teacher" / "teacher.safetensors").denoiser
+    assert torch.equal(guided.student.null_action, teacher.null_action)
+    assert torch.equal(guided.student.state_dict()["blocks.0.attn.qkv.weight"],
+                       plain.denoiser.state_dict()["blocks.0.attn.qkv.weight"])
     lines = _run(guided, tmp_path / "rolling", 2)
     assert any(m["kind"] == "train" and math.isfinite(m["dmd"]) for m in lines)
