@@ -137,3 +137,21 @@ def test_a_killed_and_resumed_run_matches_an_uninterrupted_one(runs, stage):
         assert torch.equal(resumed[name], whole[name]), name
     rows = [json.loads(line) for line in _lines(root / f"{stage}-cut" / "metrics.jsonl")]
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3, 4]
+
+
+def test_the_training_benchmark_reports_every_rank(tmp_path):
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    env.pop("WORLD_SIZE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "neural_engine.cli.main", "bench", "--train", "probe", "--train-steps", "2",
+         "--train-warmup", "1", "--train-profile", "0", "--json", str(out),
+         *STAGES["probe"]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["world"] == 2 and [r["rank"] for r in row["ranks"]] == [0, 1]
+    assert row["frames_per_s_total"] == pytest.approx(2 * row["frames_per_s_per_gpu"])
+    assert 0.0 <= row["sync_share"] < 1.0
+    assert all(r["step_ms_no_sync"] > 0 for r in row["ranks"])
+    assert done.stdout.count("frames/s in total") == 1          # rank 0 alone reports
