@@ -67,9 +67,14 @@ def add_parser(sub) -> None:
                    help="torch.compile mode of the compile variant (e.g. "
                         "max-autotune-no-cudagraphs)")
     p.add_argument("--no-latency", action="store_true", help="skip latency measurement")
-    p.add_argument("--train", choices=("ae", "teacher", "rolling"), default=None,
+    p.add_argument("--train", choices=("ae", "teacher", "rolling", "probe"), default=None,
                    help="benchmark this training stage's step instead of the streaming tick "
-                        "(random weights of --size; docs/bench.md)")
+                        "(random weights of --size; docs/bench.md); under torchrun on every "
+                        "rank, with frames/s in total and per GPU")
+    p.add_argument("--gpus", type=_ints, default=None, metavar="N,N,…",
+                   help="--train: run the benchmark under torchrun on each number of GPUs "
+                        "of this host in turn and write the scaling table (docs/training.md, "
+                        "Several GPUs)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="--train: override a key of the stage's configuration")
     p.add_argument("--variant", action="append", default=[], metavar="'K=V K=V'",
@@ -99,10 +104,20 @@ def run_train(args: argparse.Namespace) -> int:
     from neural_engine.cli.train import stage_config
     from neural_engine.training.speed import bench_stage, markdown as train_markdown
 
+    from neural_engine.training.trainer import init_distributed
+
     for value, flag in ((args.train_steps, "--train-steps"), (args.train_warmup, "--train-warmup")):
         if value < 1:
             raise EngineError(f"{flag} must be at least 1")
+    if args.gpus:
+        from neural_engine.training.scaling import scale
+
+        return scale(args)
+    env = init_distributed()
     device = resolve_device(args.device)
+    if device.type == "cuda" and env.world > 1:
+        device = torch.device("cuda", env.local_rank)
+    say = (lambda m: print(m, flush=True)) if env.main else (lambda m: None)
     game = load_game(args.game)
     sizes = [s.strip() for s in (args.size or "small").split(",") if s.strip()]
     variants = args.variant or ["packaged"]
@@ -110,7 +125,7 @@ def run_train(args: argparse.Namespace) -> int:
                else f"CPU {platform.processor() or platform.machine()}, "
                     f"{torch.get_num_threads()} threads")
     report = {"machine": machine, "device": str(device), "torch": torch.__version__,
-              "stage": args.train, "rows": []}
+              "stage": args.train, "world": env.world, "rows": []}
     for size in sizes:
         for variant in variants:
             extra = [] if variant.strip() == "packaged" else variant.split()
@@ -118,20 +133,25 @@ def run_train(args: argparse.Namespace) -> int:
             row = bench_stage(args.train, game, cfg, device, size, steps=args.train_steps,
                               warmup=args.train_warmup, profiled=args.train_profile,
                               weights=Path(args.weights) if args.weights else None,
-                              progress=lambda m: print(m, flush=True))
+                              progress=say, env=env)
             row["overrides"] = " ".join(args.set + extra)
             report["rows"].append(row)
-            print(f"{args.train} {size} [{row['overrides'] or 'packaged'}]: "
-                  f"{row['steps_per_s']:.2f} steps/s, {row['frames_per_s']:,.0f} frames/s, "
-                  f"{row['tflops']:.1f} TFLOP/s ({100 * row['share_of_matmul_rate']:.1f} % of "
-                  f"{row['matmul_tflops']:.0f}), phases {row['phases_ms']}", flush=True)
-            if args.json:
+            say(f"{args.train} {size} [{row['overrides'] or 'packaged'}]: "
+                f"{row['steps_per_s']:.2f} steps/s, {row['frames_per_s']:,.0f} frames/s, "
+                f"{row['tflops']:.1f} TFLOP/s ({100 * row['share_of_matmul_rate']:.1f} % of "
+                f"{row['matmul_tflops']:.0f}), phases {row['phases_ms']}")
+            if env.world > 1:
+                share = row["sync_share"]
+                say(f"  {env.world} ranks: {row['frames_per_s_total']:,.0f} frames/s in total, "
+                    f"{row['frames_per_s_per_gpu']:,.0f} per GPU; gradient sync "
+                    f"{'–' if share is None else f'{100 * share:.1f} %'} of the step")
+            if args.json and env.main:
                 _write(args.json, json.dumps(report, indent=2) + "\n")
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     table = train_markdown(report["rows"], machine)
-    print("\n" + table)
-    if args.markdown:
+    say("\n" + table)
+    if args.markdown and env.main:
         _write(args.markdown, table)
     return 0
 

@@ -114,6 +114,9 @@ class RollingStage:
             warm_start(self.student, self.teacher.config.denoiser, start.denoiser,
                        start.config.denoiser, str(init))
         self.critic = copy.deepcopy(self.teacher.denoiser).requires_grad_(True).train()
+        for model in (self.student, self.critic):
+            if model.null_action is not None:   # only the teacher's guidance uses it, and
+                model.null_action.requires_grad_(False)  # DDP refuses unused parameters
         self.ema = copy.deepcopy(self.student).requires_grad_(False)
         self.train_student = wrap(self.student, env)
         fast = cfg.compile and device.type == "cuda"

@@ -17,6 +17,13 @@ autoencoder for the teacher, a random teacher for the distillation), runs warm-u
   copies) against the step's wall time (the rest is the host's gaps between kernels),
   with the heaviest kernels.
 
+Under ``torchrun`` every rank builds the stage and runs the same steps (each its own
+data, gradients all-reduced); every rank's timing is gathered, and the report adds
+frames/s in total and per GPU, the spread between ranks (stragglers), the device time
+of the all-reduce kernels, and the share of the step the gradient synchronisation
+costs: the step timed again with the all-reduce skipped (``no_sync``), against the
+real one. ``scaling.py`` puts such reports of 1, 2, 4 and 8 GPUs side by side.
+
 It knows stages only through their ``train_step``, ``items_per_step`` and ``phases``.
 """
 
@@ -35,6 +42,7 @@ from neural_engine.games import Game
 from neural_engine.model.config import named_config
 from neural_engine.model.weights import save_world_model
 from neural_engine.model.world import WorldModel
+from neural_engine.training.distributed import Distributed, gather, no_sync
 from neural_engine.training.trainer import fast_matmuls
 
 
@@ -48,18 +56,23 @@ def _random_world_model(game: Game, size: str, folder: Path, **denoiser) -> Path
 
 
 def build_stage(stage: str, game: Game, cfg, device: torch.device, folder: Path,
-                size: str, weights: Path | None = None):
+                size: str, weights: Path | None = None, env: Distributed = Distributed()):
     """A stage on random weights of ``size`` (or on ``weights`` for its input model)."""
     if stage == "ae":
         from neural_engine.training.autoencoder import AutoencoderStage
-        return AutoencoderStage(game, replace(cfg, size=size), device)
+        return AutoencoderStage(game, replace(cfg, size=size), device, env)
     if stage == "teacher":
         from neural_engine.training.teacher import TeacherStage
         cfg = replace(cfg, size=size)
-        return TeacherStage(game, cfg, weights or _random_world_model(game, size, folder), device)
+        return TeacherStage(game, cfg, weights or _random_world_model(game, size, folder),
+                            device, env)
     if stage == "rolling":
         from neural_engine.training.rolling import RollingStage
-        return RollingStage(game, cfg, weights or _random_world_model(game, size, folder), device)
+        return RollingStage(game, cfg, weights or _random_world_model(game, size, folder),
+                            device, env)
+    if stage == "probe":
+        from neural_engine.training.probe import ProbeStage
+        return ProbeStage(game, cfg, device, env)
     raise ValueError(f"no training benchmark for stage {stage!r}")
 
 
@@ -102,24 +115,65 @@ def profile_steps(stage, device: torch.device, steps: int, first: int, top: int 
         return {"wall_ms": wall}
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     busy = sum(e.device_time for e in kernels) / 1e3 / steps           # µs → ms per step
+    nccl = sum(e.device_time for e in kernels if "nccl" in e.name.lower()) / 1e3 / steps
     names: dict[str, float] = {}
     for e in kernels:
         names[e.name] = names.get(e.name, 0.0) + e.device_time / 1e3 / steps
     heavy = sorted(names.items(), key=lambda kv: -kv[1])[:top]
     return {"wall_ms": wall, "device_busy_ms": busy, "kernels_per_step": len(kernels) / steps,
-            "host_gap_share": max(0.0, 1 - busy / wall),
+            "host_gap_share": max(0.0, 1 - busy / wall), "nccl_ms": nccl,
             "top_kernels": [{"name": n[:90], "ms": ms} for n, ms in heavy]}
+
+
+def _timed(stage, device: torch.device, steps: int, first: int) -> float:
+    """Seconds per step over ``steps`` steps, synchronised at both ends."""
+    _sync(device)
+    start = time.perf_counter()
+    for i in range(steps):
+        stage.train_step(first + i)
+    _sync(device)
+    return (time.perf_counter() - start) / steps
+
+
+def _ranks(row: dict, stage, device: torch.device, env: Distributed, first: int) -> dict:
+    """The numbers of several ranks: every rank's timing, throughput in total and per
+    GPU, stragglers, and the share of the step the gradient all-reduce costs. Run last:
+    the steps without all-reduce leave the ranks' weights apart."""
+    steps = row["steps"]
+    mine = {"rank": env.rank, "step_ms_mean": row["step_ms_mean"],
+            "step_ms_median": row["step_ms_median"],
+            "data_ms": row["phases_ms"].get("data"),
+            "nccl_ms": row["profile"].get("nccl_ms")}
+    with no_sync(env):
+        try:
+            _timed(stage, device, min(5, steps), first)           # (re)compiles here
+            mine["step_ms_no_sync"] = 1e3 * _timed(stage, device, steps, first + 5)
+        except Exception as error:  # noqa: BLE001 - report it, keep the synced numbers
+            mine["step_ms_no_sync"] = None
+            mine["no_sync_error"] = f"{type(error).__name__}: {str(error)[:200]}"
+    ranks = gather(mine, env)
+    slowest = max(r["step_ms_mean"] for r in ranks)
+    total = env.world * row["items_per_step"] / (slowest / 1e3)
+    alone = [r["step_ms_no_sync"] for r in ranks if r["step_ms_no_sync"] is not None]
+    sync_share = None
+    if len(alone) == len(ranks):
+        sync_share = max(0.0, 1 - max(alone) / slowest)
+    return {"world": env.world, "ranks": ranks, "frames_per_s_total": total,
+            "frames_per_s_per_gpu": total / env.world,
+            "straggler_spread": max(alone) / min(alone) - 1 if alone else None,
+            "sync_share": sync_share}
 
 
 def bench_stage(stage_name: str, game: Game, cfg, device: torch.device, size: str,
                 steps: int = 50, warmup: int = 20, profiled: int = 5,
-                weights: Path | None = None, progress=print) -> dict:
+                weights: Path | None = None, progress=print,
+                env: Distributed = Distributed()) -> dict:
     """Every number of the module docstring for one stage configuration."""
     from neural_engine.schema import to_dict
 
     fast_matmuls(device)
     with tempfile.TemporaryDirectory() as tmp:
-        stage = build_stage(stage_name, game, cfg, device, Path(tmp), size, weights)
+        stage = build_stage(stage_name, game, cfg, device, Path(tmp), size, weights, env)
     gpu = device.type == "cuda"
     limits = machine_limits(device, torch.bfloat16 if gpu else torch.float32)
     progress(f"train bench {stage_name} ({size}): warming up {warmup} steps")
@@ -164,7 +218,7 @@ def bench_stage(stage_name: str, game: Game, cfg, device: torch.device, size: st
     flops = count_flops(stage, warmup + steps + profiled)
     step_s = seconds / steps
     data = phase_ms.get("data", 0.0)
-    return {
+    row = {
         "stage": stage_name, "size": size, "config": to_dict(cfg),
         "parameters": sum(p.numel() for m in stage.modules.values()
                           for p in m.parameters() if p.requires_grad),
@@ -176,8 +230,14 @@ def bench_stage(stage_name: str, game: Game, cfg, device: torch.device, size: st
         "share_of_matmul_rate": flops / step_s / 1e12 / limits["matmul_tflops"],
         "peak_memory_gib": peak, "phases_ms": phase_ms,
         "data_wait_share": data / (step_s * 1e3) if phase_ms else None,
-        "profile": prof,
+        "profile": prof, "world": env.world,
+        "frames_per_s_total": items / step_s, "frames_per_s_per_gpu": items / step_s,
     }
+    if env.world > 1:
+        progress(f"train bench {stage_name} ({size}): timing {steps} steps without "
+                 "the all-reduce")
+        row |= _ranks(row, stage, device, env, warmup + steps + profiled + 1)
+    return row
 
 
 def _pct(value: float | None, digits: int = 1) -> str:

@@ -11,9 +11,13 @@ and appends metrics as JSON lines to ``metrics.jsonl``. A run holds a lock on it
 folder (a second trainer there is refused, not interleaved), and a resumed run first
 drops the rows its predecessor wrote past the checkpoint, which it will write again.
 
-Under ``torchrun`` each process trains on its own data stream, gradients are averaged
-by DistributedDataParallel (the stage wraps its trainable modules with
-``distributed.wrap``), and only rank 0 writes files.
+Under ``torchrun`` each process trains on its own data stream (its own worlds and its
+own random stream), gradients are averaged by DistributedDataParallel (the stage wraps
+its trainable modules with ``distributed.wrap``), and only rank 0 writes files. The
+ranks agree every step on whether to stop or checkpoint, so they all do it at the same
+step; a checkpoint holds every rank's data position and random state, so a resumed run
+with as many processes continues exactly. Rank 0 evaluates and exports while the
+others wait at a barrier.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ import torch.distributed as dist
 
 from neural_engine.errors import EngineError
 from neural_engine.progress import Progress
-from neural_engine.training.checkpoint import load_checkpoint, save_checkpoint
+from neural_engine.training.checkpoint import load_checkpoint, rng_state, save_checkpoint
+from neural_engine.training.distributed import (Distributed, agree, barrier,  # noqa: F401
+                                                distinct_streams, gather, init_distributed,
+                                                wrap)
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 METRICS_NAME = "metrics.jsonl"
@@ -63,39 +70,6 @@ class Schedule:
     checkpoint_minutes: float = 2.0
     eval_every: int = 1000
     log_every: int = 50
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed() -> Distributed:
-    """Join the torchrun process group when launched by torchrun; else one process."""
-    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
-        return Distributed()
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend)
-    local = int(os.environ.get("LOCAL_RANK", 0))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
-    return Distributed(dist.get_rank(), dist.get_world_size(), local)
-
-
-def wrap(module: torch.nn.Module, env: Distributed) -> torch.nn.Module:
-    """DistributedDataParallel around a trainable module when there are several ranks."""
-    if env.world == 1:
-        return module
-    from torch.nn.parallel import DistributedDataParallel
-
-    ids = [env.local_rank] if torch.cuda.is_available() else None
-    return DistributedDataParallel(module, device_ids=ids)
 
 
 def fast_matmuls(device: torch.device | str) -> None:
@@ -239,12 +213,18 @@ def _run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed,
          device: torch.device | str, quiet: bool) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     ckpt = folder / CHECKPOINT_NAME
+    distinct_streams(env)
     meta = {"step": 0, "seconds": 0.0, "data": stage.data_state(), "stage": stage.name}
     if ckpt.exists():
-        meta = load_checkpoint(ckpt, stage.modules, stage.optimizers)
-        stage.load_data_state(meta["data"])
+        meta = load_checkpoint(ckpt, stage.modules, stage.optimizers, rank=env.rank)
+        data = _rank_data(meta, env)
+        if data is not None:
+            stage.load_data_state(data)
         if env.main:
             trim_metrics(folder / METRICS_NAME, meta["step"])
+            if meta.get("world", 1) != env.world:
+                print(f"resuming a run of {meta.get('world', 1)} process(es) on {env.world}: "
+                      "the weights continue, the data streams do not exactly", flush=True)
     start_step, spent = meta["step"], meta["seconds"]
     budget = None if schedule.minutes is None else schedule.minutes * 60.0
     stream = open(os.devnull, "w") if quiet or not env.main else None
@@ -256,9 +236,15 @@ def _run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed,
 
     def save() -> None:
         meta.update(step=step, seconds=spent + time.perf_counter() - began,
-                    data=stage.data_state())
+                    data=stage.data_state(), world=env.world)
+        rngs = None
+        if env.world > 1:       # every rank's position and random state, on rank 0
+            states = gather((stage.data_state(), rng_state(
+                env.local_rank if torch.cuda.is_available() else None)), env)
+            meta["ranks"] = [data for data, _ in states]
+            rngs = [rng for _, rng in states]
         if env.main:
-            save_checkpoint(ckpt, stage.modules, stage.optimizers, meta)
+            save_checkpoint(ckpt, stage.modules, stage.optimizers, meta, rngs)
 
     def record(kind: str, values: dict) -> None:
         if log is not None:
@@ -280,25 +266,37 @@ def _run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed,
             if step % schedule.log_every == 0:
                 record("train", {k: _mean(v, env, device) for k, v in running.items()}
                        | {"items_per_s": progress.rate() * stage.items_per_step() * env.world})
-            if step % schedule.eval_every == 0 and env.main:
-                record("eval", stage.evaluate(folder, step))
+            if step % schedule.eval_every == 0:
+                if env.main:
+                    record("eval", stage.evaluate(folder, step))
+                barrier(env)
             now = time.perf_counter()
-            out_of_time = budget is not None and spent + now - began >= budget
-            if env.world > 1:   # every rank stops at the same step
-                flag = torch.tensor([float(out_of_time or stop.requested)], device=device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                out_of_time = bool(flag.item())
-            if out_of_time or stop.requested:
+            # every rank stops and checkpoints at the same step (one host round trip)
+            out_of_time, stopping, due = agree(
+                [budget is not None and spent + now - began >= budget, stop.requested,
+                 now - last_ckpt >= schedule.checkpoint_minutes * 60], env)
+            if out_of_time or stopping:
                 break
-            if now - last_ckpt >= schedule.checkpoint_minutes * 60:
+            if due:
                 save()
                 last_ckpt = now
     save()
+    stopped = agree([stop.requested], env)[0]
     progress.close()
-    if env.main and not stop.requested:     # a kill keeps only the checkpoint
+    if env.main and not stopped:            # a kill keeps only the checkpoint
         stage.export(folder)                # before the evaluation, which may be cut short
         if step % schedule.eval_every:
             record("eval", stage.evaluate(folder, step))
     if log is not None:
         log.close()
+    barrier(env)
     return meta
+
+
+def _rank_data(meta: dict, env: Distributed) -> dict | None:
+    """This rank's data position in a checkpoint's metadata (None: the checkpoint's run
+    had no such rank, and this one starts its stream afresh)."""
+    ranks = meta.get("ranks")
+    if ranks is not None:
+        return ranks[env.rank] if env.rank < len(ranks) else None
+    return meta["data"] if env.main else None
