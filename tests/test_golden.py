@@ -23,7 +23,8 @@ import pytest
 
 from neural_engine.games import Game, load_game
 from neural_engine.packs.png import read_png
-from neural_engine.runtime.frame_source import SimulatorSource, StartState
+from neural_engine.packs.start import StartState
+from neural_engine.runtime.frame_source import SimulatorSource
 from neural_engine.runtime.session import NeuralSource
 from neural_engine.sampler.stream import named_sampler
 

@@ -13,11 +13,12 @@ import torch
 
 from neural_engine.bench import (VARIANTS, BenchSettings, bench_point, latency, latency_probe,
                                  machine_limits, markdown, targets)
-from neural_engine.cli.options import (add_device, add_dtype, add_game, add_pin_cpu, load_model,
+from neural_engine.cli.options import (add_device, add_dtype, add_game, add_pin_cpu,
                                        parse_dtype, resolve_device)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 from neural_engine.model.dispatch import fused_available, fused_runs_triton
+from neural_engine.model.weights import load_model
 from neural_engine.runtime.affinity import pin_host_thread
 from neural_engine.sampler.stream import SamplerConfig
 

@@ -17,6 +17,7 @@ and stays playable.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -33,8 +34,9 @@ from neural_engine.input.actions import Action
 from neural_engine.input.mapper import ActionMapper, merge_bindings
 from neural_engine.input.script import load_script
 from neural_engine.packs import ScenarioPack, load_pack
+from neural_engine.packs.start import StartState
 from neural_engine.runtime.drivers import AgentDriver, KeyboardDriver, ScriptDriver
-from neural_engine.runtime.frame_source import SimulatorSource, StartState
+from neural_engine.runtime.frame_source import SimulatorSource
 from neural_engine.runtime.watchdog import CHILD_ENV
 
 HEADLESS_HINT = "python run_game.py --headless --seconds 10 --record play.mp4"
@@ -168,7 +170,8 @@ def _frame_source(game: Game, args: argparse.Namespace, pack: ScenarioPack | Non
 def _neural_source(game: Game, args, weights: str | None, sampler, device):
     """The world model as a frame source; on a GPU, warmed up so that a lack of memory
     shows now rather than mid-game."""
-    from neural_engine.cli.options import load_model, parse_dtype
+    from neural_engine.cli.options import parse_dtype
+    from neural_engine.model.weights import load_model
     from neural_engine.runtime.image_start import ImageStartSource
 
     model, _ = load_model(game.spec.name, weights, None, device, parse_dtype(args, device))
@@ -425,6 +428,25 @@ def _signals_end_the_run():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def kiosk_child() -> int:
+    """The kiosk watchdog's child (``cli.kiosk``): the play command with the arguments
+    it was handed."""
+    from neural_engine.cli.kiosk import ARGS_ENV
+    from neural_engine.runtime.watchdog import EXIT_REFUSED, tie_to_watchdog
+
+    tie_to_watchdog()
+    from neural_engine.cli.main import guarded
+
+    try:
+        args = argparse.Namespace(**json.loads(os.environ[ARGS_ENV]))
+    except (KeyError, ValueError, TypeError):
+        print(f"error: {ARGS_ENV} does not hold the play command's arguments",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    code = guarded(run, args)
+    return EXIT_REFUSED if code == 1 else code
 
 
 def _main_thread() -> bool:

@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from neural_engine import schema
+from neural_engine.data.clips import record_play
 from neural_engine.errors import EngineError
 from neural_engine.games import GAMES_ROOT, Game
 from neural_engine.input.script import load_script
-from neural_engine.training.clips import record_play
 from neural_engine.schema import bounds
 
 

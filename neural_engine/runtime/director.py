@@ -21,9 +21,10 @@ from collections.abc import Callable
 from neural_engine.errors import EngineError
 from neural_engine.input.mapper import ActionMapper
 from neural_engine.packs import ScenarioPack, load_pack
+from neural_engine.packs.start import StartState
 from neural_engine.packs.timeline import TimelineEvent
 from neural_engine.runtime.drivers import Driver, KeyboardDriver, TimelineDriver
-from neural_engine.runtime.frame_source import FrameSource, StartState
+from neural_engine.runtime.frame_source import FrameSource
 from neural_engine.runtime.image_start import ImageStartSource
 
 log = logging.getLogger("neural_engine.pack")

@@ -28,9 +28,9 @@ import logging
 from neural_engine.input.actions import IDLE
 from neural_engine.input.keys import key_code
 from neural_engine.packs import ScenarioPack
+from neural_engine.packs.start import StartState
 from neural_engine.runtime.director import MapperFactory, PackDirector, is_touch
 from neural_engine.runtime.drivers import KeyboardDriver
-from neural_engine.runtime.frame_source import StartState
 from neural_engine.runtime.watchdog import Heartbeat
 
 log = logging.getLogger("neural_engine.kiosk")

@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Protocol
 
 from neural_engine.input.actions import Action
+from neural_engine.packs.start import StartState
 from neural_engine.runtime.drivers import Driver, KeyboardDriver
-from neural_engine.runtime.frame_source import FrameSource, StartState
+from neural_engine.runtime.frame_source import FrameSource
 
 # Per-tick times kept for the medians: a few minutes of play, not the whole run.
 STATS_WINDOW = 10_000

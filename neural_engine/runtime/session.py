@@ -20,7 +20,7 @@ from neural_engine.input.actions import Action
 from neural_engine.model.autoencoder import to_uint8, to_unit
 from neural_engine.model.dispatch import resolve_backend
 from neural_engine.model.world import WorldModel
-from neural_engine.runtime.frame_source import StartState
+from neural_engine.packs.start import StartState
 from neural_engine.sampler.stream import CudaGraphPass, SamplerConfig, StreamSampler
 
 

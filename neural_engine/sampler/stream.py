@@ -58,11 +58,11 @@ from neural_engine.errors import EngineError
 from neural_engine.model.dispatch import check_backend
 from neural_engine.model.dit import CachedKV, Denoiser
 from neural_engine.model.rope import frame_coords
+from neural_engine.model.schedule import FlowSchedule
 from neural_engine.sampler.device import CudaGraphPass, StagedCopy
 from neural_engine.sampler.kv_cache import CacheShape, KVBuffers, StreamLayout, unpack
 from neural_engine.sampler.noise import CounterNoise
 from neural_engine.sampler.rows import NOISE_COLUMNS, StreamRows, idle_plan
-from neural_engine.sampler.schedule import FlowSchedule
 from neural_engine.schema import bounds
 
 

@@ -26,9 +26,8 @@ import torch
 
 from neural_engine.errors import EngineError
 from neural_engine.games import Game
+from neural_engine.packs.start import ImageStart, StartState
 from neural_engine.runtime.batch import StreamPool
-from neural_engine.runtime.frame_source import StartState
-from neural_engine.runtime.image_start import ImageStart
 
 
 class Rows(Protocol):

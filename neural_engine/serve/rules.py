@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 from neural_engine.input.actions import IDLE, Action
 from neural_engine.packs import ScenarioPack
+from neural_engine.packs.start import StartState
 from neural_engine.packs.timeline import TimelineEvent
 from neural_engine.runtime.drivers import TimelineDriver
-from neural_engine.runtime.frame_source import StartState
 
 SESSION_OVER_SECONDS = 4.0
 

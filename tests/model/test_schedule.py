@@ -4,7 +4,7 @@ formulas of its docstring and against the exact path of a known sample."""
 import pytest
 import torch
 
-from neural_engine.sampler.schedule import FlowSchedule
+from neural_engine.model.schedule import FlowSchedule
 
 
 def test_levels_run_from_exactly_0_to_exactly_1_and_increase():
