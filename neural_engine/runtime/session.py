@@ -21,14 +21,15 @@ from neural_engine.model.autoencoder import to_uint8, to_unit
 from neural_engine.model.dispatch import resolve_backend
 from neural_engine.model.world import WorldModel
 from neural_engine.packs.start import StartState
-from neural_engine.sampler.stream import CudaGraphPass, SamplerConfig, StreamSampler
+from neural_engine.sampler.stream import (CONTEXT_FRAMES, CudaGraphPass, SamplerConfig,
+                                          StreamSampler)
 
 
 class NeuralSource:
     name = "neural"
 
     def __init__(self, game: Game, model: WorldModel, sampler: SamplerConfig,
-                 device: torch.device | str = "cpu", context_frames: int = 2,
+                 device: torch.device | str = "cpu", context_frames: int = CONTEXT_FRAMES,
                  cuda_graphs: bool = True, kernels: str = "torch"):
         self.spec = game.spec
         self.device = torch.device(device)

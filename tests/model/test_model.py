@@ -147,3 +147,17 @@ def test_the_null_action_replaces_only_the_dropped_frames_and_needs_the_option(t
         # without the option there is no null action to drop to
         with pytest.raises(ValueError):
             tiny().denoiser(x, t, a, pos, frame_mask=mask, drop_actions=last)
+
+
+def test_model_sizes_are_a_typed_choice_refused_at_the_edge():
+    import typing
+
+    from neural_engine.model.config import MODEL_SIZES, ModelSize
+    from neural_engine.training.autoencoder import AutoencoderTraining
+
+    assert typing.get_args(ModelSize) == tuple(MODEL_SIZES)
+    assert fill(AutoencoderTraining, {"size": "tiny"}).size == "tiny"
+    with pytest.raises(SchemaError, match="'huge' is not one of 'tiny', 'small', 'base'"):
+        fill(AutoencoderTraining, {"size": "huge"})
+    with pytest.raises(EngineError, match="unknown model size 'huge'"):
+        named_config("huge", "maze", 64, 64, 8)

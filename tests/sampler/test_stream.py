@@ -154,3 +154,24 @@ def test_refuses_more_positions_than_trained(random_model):
     model = random_model()
     with pytest.raises(EngineError, match="more than the 13 positions"):
         StreamSampler(model.denoiser, model.schedule, SamplerConfig(window=4, sink=2, ring=8))
+
+
+def test_named_samplers_fill_the_trained_positions_and_are_a_typed_choice():
+    import typing
+
+    from neural_engine.model.config import TRAINED_FRAMES
+    from neural_engine.sampler.kv_cache import CacheShape
+    from neural_engine.sampler.stream import SamplerName, fit_problem, named_sampler
+    from neural_engine.schema import SchemaError, fill
+
+    assert typing.get_args(SamplerName) == tuple(SAMPLERS)
+    for name, cfg in SAMPLERS.items():
+        assert CacheShape(cfg.sink, cfg.ring, cfg.window).positions == TRAINED_FRAMES, name
+        assert fit_problem(cfg, TRAINED_FRAMES) is None
+        assert fit_problem(named_sampler(name, max_frames=7), 7) is None
+    assert SamplerConfig() == SAMPLERS["rolling"]
+
+    from neural_engine.evaluation.settings import EvalSettings
+
+    with pytest.raises(SchemaError, match="'rollin' is not one of .*did you mean 'rolling'"):
+        fill(EvalSettings, {"samplers": ["rolling", "rollin"]})
