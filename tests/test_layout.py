@@ -125,3 +125,19 @@ def test_the_graph_sees_relative_and_function_level_imports(tmp_path):
     assert cycles(edges) == [["a", "b", "c"]]
     mods = import_edges(modules())
     assert "neural_engine.errors" in mods["neural_engine.schema"]
+
+
+def test_pyproject_lists_every_package_and_installs_kernels_under_the_engines_name():
+    try:
+        import tomllib
+    except ImportError:                     # Python 3.10
+        import tomli as tomllib
+
+    root = PACKAGE.parent
+    setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    tree = sorted(".".join(p.parent.relative_to(root).parts)
+                  for top in ("neural_engine", "games") for p in (root / top).rglob("__init__.py"))
+    listed = setup["packages"]
+    assert sorted(p for p in listed if p != "neural_engine_kernels") == tree
+    assert "neural_engine_kernels" in listed and "kernels" not in listed
+    assert setup["package-dir"] == {"neural_engine_kernels": "kernels"}
