@@ -42,6 +42,9 @@ class NeuralSource:
                                      device=self.device, dtype=self.dtype, kernels=self.kernels)
         self.sampler_config = sampler
         self._action = torch.zeros(1, self.spec.actions.dim, device=self.device, dtype=self.dtype)
+        # the action is written on the host, then copied to the device in one transfer
+        self._action_host = torch.zeros(1, self.spec.actions.dim, dtype=self.dtype,
+                                        pin_memory=self.device.type == "cuda")
         self._frame = torch.zeros(1, self.spec.height, self.spec.width, 3, dtype=torch.uint8,
                                   device=self.device)
         self._host = torch.zeros(self.spec.height, self.spec.width, 3, dtype=torch.uint8,
@@ -75,7 +78,8 @@ class NeuralSource:
 
     @torch.no_grad()
     def step(self, action: Action) -> np.ndarray:
-        self.spec.actions.write(action, self._action[0])
+        self.spec.actions.write(action, self._action_host[0])
+        self._action.copy_(self._action_host, non_blocking=True)
         changed = self._last_action is not None and action != self._last_action
         self._last_action = action
         latent = self.sampler.step(self._action, input_changed=changed)
