@@ -90,7 +90,7 @@ class RateMeter:
 
 
 class Director(Protocol):
-    """Runs a show around the loop (a scenario pack, a kiosk): see ``runtime.director``."""
+    """Runs a show around the loop (a scenario pack, a kiosk): see ``show.director``."""
 
     def handle(self, loop: GameLoop, event) -> None:
         """An input event the engine's controls did not take."""

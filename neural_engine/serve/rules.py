@@ -1,7 +1,7 @@
 """A kiosk's rules for one row of the server, counted in ticks of game time.
 
 Over the network every browser is a thin kiosk and every row of the pool follows the
-rules of ``runtime.kiosk`` with the pack's ``[kiosk]`` settings:
+rules of ``show.kiosk`` with the pack's ``[kiosk]`` settings:
 
 - *attract mode*: while nobody plays the row (from the moment it is seated, and again
   after ``attract_after`` seconds without input) the pack's timeline plays on it in a

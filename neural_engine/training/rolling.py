@@ -44,7 +44,7 @@ from neural_engine.model.weights import load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
 from neural_engine.sampler.stream import SAMPLERS, StreamSampler
 from neural_engine.schema import bounds
-from neural_engine.training.evaluation import CONTEXT, Validation
+from neural_engine.training.validation import CONTEXT, Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.phases import PhaseClock
 from neural_engine.training.trainer import Distributed, wrap

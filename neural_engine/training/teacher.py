@@ -34,7 +34,7 @@ from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
 from neural_engine.schema import bounds
-from neural_engine.training.evaluation import Validation
+from neural_engine.training.validation import Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.phases import PhaseClock
 from neural_engine.training.trainer import Distributed, compiled, wrap

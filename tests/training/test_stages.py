@@ -14,7 +14,7 @@ from neural_engine.model.weights import load_autoencoder, load_world_model, save
 from neural_engine.model.world import WorldModel
 from neural_engine.training import trainer
 from neural_engine.training.autoencoder import AutoencoderStage, AutoencoderTraining
-from neural_engine.training.probe import ProbeStage, ProbeTraining
+from neural_engine.training.probe_stage import ProbeStage, ProbeTraining
 from neural_engine.training.rolling import RollingStage, RollingTraining
 from neural_engine.training.teacher import TeacherStage, TeacherTraining, learning_rate
 

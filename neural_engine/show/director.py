@@ -10,7 +10,7 @@ pack again (a broken edit is reported and the old pack keeps playing), rebuildin
 the key bindings and, when the weights or sampler changed, the frame source.
 
 The director meets the loop's ``Director`` interface; it knows nothing about frames,
-the window or how the loop paces itself. ``runtime.kiosk`` builds on it.
+the window or how the loop paces itself. ``show.kiosk`` builds on it.
 """
 
 from __future__ import annotations

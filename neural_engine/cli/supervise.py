@@ -2,9 +2,9 @@
 
 ``supervise`` starts the play command again, with the same arguments (handed over as
 JSON in the environment, so nothing is re-parsed differently), under a
-``runtime.watchdog.Watchdog`` that restarts it when it crashes or hangs and writes
+``show.watchdog.Watchdog`` that restarts it when it crashes or hangs and writes
 rotated logs. ``cli.play.kiosk_child`` is that second process's entry point; it ends itself when the
-watchdog goes (``runtime.watchdog.tie_to_watchdog``). The pack was checked before the
+watchdog goes (``show.watchdog.tie_to_watchdog``). The pack was checked before the
 watchdog starts, so a broken pack is a one-line error, not a restart loop; and a
 mistake only the child finds (say, ``--sampler`` against the weights) makes it exit
 with ``EXIT_REFUSED``, which ends the watchdog instead of restarting the game.
@@ -28,7 +28,7 @@ CHILD = ("import sys; from neural_engine.cli.play import kiosk_child; "
 
 def supervise(args: argparse.Namespace, pack: ScenarioPack | None) -> int:
     """Run the game as the watchdog's child until the operator's chord ends it."""
-    from neural_engine.runtime.watchdog import Watchdog
+    from neural_engine.show.watchdog import Watchdog
 
     if args.record:
         raise EngineError("--record: a kiosk runs for days; it does not record")
