@@ -18,9 +18,13 @@ tests and benchmarks), else the ``KERNELS_BACKEND`` environment variable, else
 - ``triton``: always Triton; CPU tensors need ``TRITON_INTERPRET=1`` (the interpreter);
 - ``reference``: always PyTorch.
 
-``import kernels`` imports neither Triton nor the kernel modules; the first call does.
-The package knows nothing about the engine: shapes and conventions are in each
-module's docstring, and tests pin them to the engine's own modules.
+The folder is installed as ``neural_engine_kernels`` (``kernels`` on PyPI is another
+project), and a source checkout loads it under that name through
+``neural_engine.model.dispatch.fused_module``; its modules import each other
+relatively, so the name is the installer's choice. Importing it imports neither Triton
+nor the kernel modules; the first call does. The package knows nothing about the
+engine: shapes and conventions are in each module's docstring, and tests pin them to
+the engine's own modules.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Iterator
 
 import torch
 
-from kernels.jit import available, interpreting, triton_importable
+from .jit import available, interpreting, triton_importable
 
 BACKENDS = ("auto", "triton", "reference")
 _chosen: str | None = None
@@ -83,7 +87,7 @@ def stream_attention(q, k, v, key_cos, key_sin, frame_mask, tokens_per_frame: in
                      scale: float | None = None, out: torch.Tensor | None = None
                      ) -> torch.Tensor:
     """(B, H, Nq, hd) attention over one layer's cache; see ``kernels.attention``."""
-    from kernels import attention
+    from . import attention
     run = (attention.stream_attention if uses_triton(q, k, v)
            else attention.stream_attention_reference)
     return run(q, k, v, key_cos, key_sin, frame_mask, tokens_per_frame, scale, out)
@@ -92,7 +96,7 @@ def stream_attention(q, k, v, key_cos, key_sin, frame_mask, tokens_per_frame: in
 def modulated_layernorm(x, shift, scale, eps: float = 1e-6,
                         out: torch.Tensor | None = None) -> torch.Tensor:
     """LayerNorm(x)·(1 + scale) + shift for x (B, F, P, D); see ``kernels.adaln``."""
-    from kernels import adaln
+    from . import adaln
     run = adaln.modulated_layernorm if uses_triton(x) else adaln.modulated_layernorm_reference
     return run(x, shift, scale, eps, out)
 
@@ -102,7 +106,7 @@ def gated_residual_layernorm(x, gate, h, shift, scale, eps: float = 1e-6,
                              out: torch.Tensor | None = None
                              ) -> tuple[torch.Tensor, torch.Tensor]:
     """x + gate·h, and its modulated LayerNorm; see ``kernels.adaln``."""
-    from kernels import adaln
+    from . import adaln
     run = (adaln.gated_residual_layernorm if uses_triton(x, h)
            else adaln.gated_residual_layernorm_reference)
     return run(x, gate, h, shift, scale, eps, out_x, out)
@@ -111,6 +115,6 @@ def gated_residual_layernorm(x, gate, h, shift, scale, eps: float = 1e-6,
 def norm_rotate(x, weight, cos, sin, eps: float = 1e-6,
                 out: torch.Tensor | None = None) -> torch.Tensor:
     """RMS norm then rotary rotation of x (B, H, N, hd); see ``kernels.rope``."""
-    from kernels import rope
+    from . import rope
     run = rope.norm_rotate if uses_triton(x) else rope.norm_rotate_reference
     return run(x, weight, cos, sin, eps, out)

@@ -42,8 +42,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from kernels import jit
-from kernels.rope import per_stream, rotate_reference
+from . import jit
+from .rope import per_stream, rotate_reference
 
 try:
     import triton.language as tl

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels import jit
+from . import jit
 
 try:
     import triton.language as tl

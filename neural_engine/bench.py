@@ -41,7 +41,7 @@ from neural_engine.errors import EngineError
 from neural_engine.model.dispatch import fused_available, fused_runs_triton
 from neural_engine.model.world import WorldModel
 from neural_engine.runtime.batch import StreamPool
-from neural_engine.sampler.stream import SamplerConfig
+from neural_engine.sampler.stream import CONTEXT_FRAMES, SamplerConfig
 
 VARIANTS = ("eager", "graph", "compile", "triton")
 
@@ -270,12 +270,13 @@ def latency_probe(game, model: WorldModel) -> tuple[torch.Tensor, torch.Tensor, 
     sim = game.simulator(batch=1)
     first = sim.reset([game.spec.seeds.held_out])
     idle = torch.zeros(1, model.config.action_dim)
-    context = torch.stack([first, sim.step(idle)], 1)                      # (1, 2, H, W, 3)
+    frames = [first] + [sim.step(idle) for _ in range(CONTEXT_FRAMES - 1)]
+    context = torch.stack(frames, 1)                                      # (1, Fc, H, W, 3)
     space = game.spec.actions
     change = torch.zeros(space.dim)
     for button in game.spec.control.latency:
         change[space.buttons.index(button)] = 1.0
-    return context, torch.zeros(1, 2, space.dim), change
+    return context, torch.zeros(1, CONTEXT_FRAMES, space.dim), change
 
 
 def latency(model: WorldModel, cfg: SamplerConfig, probe) -> dict:

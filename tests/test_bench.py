@@ -8,17 +8,14 @@ import torch
 from neural_engine.bench import (BenchSettings, bench_point, build_pool, machine_limits,
                                  markdown, targets, tick_cost)
 from neural_engine.cli.main import main
-from neural_engine.model.config import named_config
-from neural_engine.model.world import WorldModel
 from neural_engine.sampler.stream import SamplerConfig
 
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return WorldModel(named_config("tiny", "maze", 64, 64, 8)).eval()
+def model(tiny_model):
+    return tiny_model(std=None)
 
 
 def test_point_reports_every_variant_and_a_consistent_floor(model):
@@ -74,6 +71,7 @@ def test_targets_read_the_best_variant():
     assert found[1]["value"] == 32
 
 
+@pytest.mark.slow
 def test_cli_writes_json_and_markdown(tmp_path):
     out, md = tmp_path / "bench.json", tmp_path / "bench.md"
     assert main(["bench", "--device", "cpu", "--size", "tiny", "--ticks", "3", "--warmup", "1",

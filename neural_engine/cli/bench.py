@@ -13,13 +13,14 @@ import torch
 
 from neural_engine.bench import (VARIANTS, BenchSettings, bench_point, latency, latency_probe,
                                  machine_limits, markdown, targets)
-from neural_engine.cli.options import (add_device, add_dtype, add_game, add_pin_cpu, load_model,
+from neural_engine.cli.options import (add_device, add_dtype, add_game, add_pin_cpu,
                                        parse_dtype, resolve_device)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 from neural_engine.model.dispatch import fused_available, fused_runs_triton
+from neural_engine.model.weights import load_model
 from neural_engine.runtime.affinity import pin_host_thread
-from neural_engine.sampler.stream import SamplerConfig
+from neural_engine.sampler.stream import SamplerConfig, fit_problem
 
 
 def _ints(text: str) -> list[int]:
@@ -196,10 +197,10 @@ def run(args: argparse.Namespace) -> int:
               "rows": [], "targets": [], "skipped": []}
     for w in args.windows:
         for ring in args.rings:
-            if w < 1 or args.sink + ring + w > max_frames:
+            cfg = replace(SamplerConfig(), window=max(w, 1), ring=ring, sink=args.sink)
+            if w < 1 or fit_problem(cfg, max_frames) is not None:
                 report["skipped"].append(f"W={w} L={ring}")
                 continue
-            cfg = replace(SamplerConfig(), window=w, ring=ring, sink=args.sink)
             if not args.no_latency and report["latency"] is None:
                 report["latency"] = latency(model, cfg, latency_probe(game, model))
             for n in streams:

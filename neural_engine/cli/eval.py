@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from neural_engine.cli.options import (add_device, add_dtype, add_game, load_model, number,
+from neural_engine.cli.options import (add_device, add_dtype, add_game, number,
                                        parse_dtype, resolve_device, writable_folder)
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 from neural_engine.evaluation.settings import PROFILES
+from neural_engine.model.weights import load_model
 from neural_engine.sampler.stream import SAMPLERS
 
 SAMPLER_NAMES = tuple(SAMPLERS)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
+from neural_engine.devices import DTYPES, parse_dtype, resolve_device  # noqa: F401
 from neural_engine.errors import EngineError
 
 
@@ -83,27 +81,6 @@ def add_device(parser: argparse.ArgumentParser, default: str = "auto") -> None:
                         help=f"cpu, cuda, cuda:N or auto (default: {default})")
 
 
-def resolve_device(name: str, warn: bool = True) -> torch.device:
-    """``auto`` → CUDA when present, else the CPU (with one warning); others checked."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if warn:
-            print("warning: no CUDA GPU found; running on the CPU (slow)", file=sys.stderr)
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise EngineError(f"unknown device {name!r} (use cpu, cuda, cuda:N or auto)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise EngineError("--device cuda was asked for but no CUDA GPU is available; "
-                          "use --device cpu")
-    return device
-
-
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
 def add_pin_cpu(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pin-cpu", default="auto", metavar="auto|off|CORE",
                         help="keep the streaming loop's thread on one CPU core (auto: the "
@@ -114,39 +91,3 @@ def add_dtype(parser: argparse.ArgumentParser,
               default: str = "bf16 on a GPU, fp32 on the CPU") -> None:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
                         help=f"inference precision (default: {default})")
-
-
-def parse_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype:
-    if getattr(args, "dtype", None):
-        return DTYPES[args.dtype]
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
-
-
-def load_model(game: str, weights: str | None, size: str | None, device: torch.device,
-               dtype: torch.dtype):
-    """Trained weights (named, or the game's shipped ones) or a random model of a size.
-
-    Returns the model and a label saying which it is.
-    """
-    from neural_engine.games import load_spec
-    from neural_engine.model.config import named_config
-    from neural_engine.model.weights import load_world_model, shipped_weights
-    from neural_engine.model.world import WorldModel
-
-    if weights is None and size is None:
-        shipped = shipped_weights(game)
-        if shipped is None:
-            raise EngineError(f"no trained weights for game {game!r} in assets/{game}/: "
-                              "pass --weights PATH")
-        model = load_world_model(shipped, device=device, dtype=dtype)
-        return model, f"{shipped.relative_to(shipped.parents[2])} (shipped)"
-    if weights is not None:
-        model = load_world_model(weights, device=device, dtype=dtype)
-        if model.config.game != game:
-            raise EngineError(f"weights are for game {model.config.game!r}, not {game!r}",
-                              where=weights)
-        return model, weights
-    spec = load_spec(game)
-    config = named_config(size, game, spec.height, spec.width, spec.actions.dim)
-    torch.manual_seed(0)
-    return WorldModel(config).to(device=device, dtype=dtype).eval(), f"random {size}"

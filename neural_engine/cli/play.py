@@ -6,9 +6,9 @@ pieces are put together (frame source, driver, director, display, presenter, HUD
 recorder) and the game loop runs until quit, the time limit, or the end of the script.
 
 With ``--pack`` a scenario pack sets the start states, controls, sampler and timeline
-(``runtime.director``); command-line options given explicitly override it. With
-``--kiosk`` the process becomes a watchdog (``runtime.watchdog``) that runs the game,
-locked and fullscreen under the kiosk's rules (``runtime.kiosk``), as its child.
+(``show.director``); command-line options given explicitly override it. With
+``--kiosk`` the process becomes a watchdog (``show.watchdog``) that runs the game,
+locked and fullscreen under the kiosk's rules (``show.kiosk``), as its child.
 
 SIGTERM and SIGHUP end a run like Ctrl-C does, so a recording in progress is finished
 and stays playable.
@@ -17,6 +17,7 @@ and stays playable.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -33,9 +34,10 @@ from neural_engine.input.actions import Action
 from neural_engine.input.mapper import ActionMapper, merge_bindings
 from neural_engine.input.script import load_script
 from neural_engine.packs import ScenarioPack, load_pack
+from neural_engine.packs.start import StartState
 from neural_engine.runtime.drivers import AgentDriver, KeyboardDriver, ScriptDriver
-from neural_engine.runtime.frame_source import SimulatorSource, StartState
-from neural_engine.runtime.watchdog import CHILD_ENV
+from neural_engine.runtime.frame_source import SimulatorSource
+from neural_engine.show.watchdog import CHILD_ENV
 
 HEADLESS_HINT = "python run_game.py --headless --seconds 10 --record play.mp4"
 GPU_ADVICE = ("close other programs using the GPU, pick a lighter sampler (--sampler "
@@ -168,7 +170,8 @@ def _frame_source(game: Game, args: argparse.Namespace, pack: ScenarioPack | Non
 def _neural_source(game: Game, args, weights: str | None, sampler, device):
     """The world model as a frame source; on a GPU, warmed up so that a lack of memory
     shows now rather than mid-game."""
-    from neural_engine.cli.options import load_model, parse_dtype
+    from neural_engine.cli.options import parse_dtype
+    from neural_engine.model.weights import load_model
     from neural_engine.runtime.image_start import ImageStartSource
 
     model, _ = load_model(game.spec.name, weights, None, device, parse_dtype(args, device))
@@ -272,11 +275,11 @@ def _plain_driver(game: Game, args, make_mapper, max_ticks):
 
 
 def _director(game: Game, args, pack: ScenarioPack, make_mapper):
-    from neural_engine.runtime.director import PackDirector
+    from neural_engine.show.director import PackDirector
 
     if args.kiosk:
-        from neural_engine.runtime.kiosk import KioskDirector
-        from neural_engine.runtime.watchdog import Heartbeat
+        from neural_engine.show.kiosk import KioskDirector
+        from neural_engine.show.watchdog import Heartbeat
 
         return KioskDirector(pack, KeyboardDriver(make_mapper(pack)),
                              heartbeat=Heartbeat.from_env(), make_mapper=make_mapper)
@@ -294,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
     with _signals_end_the_run():
         pack = load_pack(args.pack) if args.pack else None
         if args.kiosk and not args.no_watchdog and os.environ.get(CHILD_ENV) != "1":
-            from neural_engine.cli.kiosk import supervise
+            from neural_engine.cli.supervise import supervise
 
             return supervise(args, pack)
         return _run(args, pack)
@@ -425,6 +428,25 @@ def _signals_end_the_run():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def kiosk_child() -> int:
+    """The kiosk watchdog's child (``cli.supervise``): the play command with the arguments
+    it was handed."""
+    from neural_engine.cli.supervise import ARGS_ENV
+    from neural_engine.show.watchdog import EXIT_REFUSED, tie_to_watchdog
+
+    tie_to_watchdog()
+    from neural_engine.cli.main import guarded
+
+    try:
+        args = argparse.Namespace(**json.loads(os.environ[ARGS_ENV]))
+    except (KeyError, ValueError, TypeError):
+        print(f"error: {ARGS_ENV} does not hold the play command's arguments",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    code = guarded(run, args)
+    return EXIT_REFUSED if code == 1 else code
 
 
 def _main_thread() -> bool:

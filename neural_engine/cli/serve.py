@@ -19,12 +19,13 @@ import logging
 import signal
 import sys
 
-from neural_engine.cli.options import add_device, add_dtype, add_pin_cpu, resolve_device
+from neural_engine.cli.options import add_device, add_dtype, add_pin_cpu
 from neural_engine.cli.play import parse_bindings
 from neural_engine.errors import EngineError
 from neural_engine.games import Game, load_game
 from neural_engine.input.mapper import merge_bindings
 from neural_engine.packs import ScenarioPack, load_pack
+from neural_engine.serve.assemble import build_floor, build_rows, encode_threads
 
 DEFAULT_CODEC = "jpeg"          # measured: docs/serve.md
 
@@ -136,67 +137,11 @@ def _check(args) -> None:
         raise EngineError(f"--ticks {args.ticks}: at least 10")
 
 
-def encode_threads(args) -> int:
-    return getattr(args, "encode_threads", 1)
-
-
 def _is_loopback(host: str) -> bool:
     return host == "localhost" or ipaddress.ip_address(host).is_loopback
 
 
 # -- the pieces -----------------------------------------------------------------------
-def _engine(args, game: Game, pack: ScenarioPack) -> str:
-    import torch
-
-    from neural_engine.model.weights import shipped_weights
-
-    engine = pack.spec.engine if args.engine == "auto" else args.engine
-    if engine == "auto":
-        has_weights = args.weights or pack.weights or shipped_weights(game.spec.name)
-        gpu = torch.cuda.is_available() and args.device != "cpu"
-        engine = "neural" if has_weights and gpu else "sim"
-        if engine == "sim":
-            why = "no GPU" if has_weights else "no trained weights"
-            print(f"note: {why}: serving the ground-truth simulator (--engine neural "
-                  "serves the world model)", file=sys.stderr)
-    return engine
-
-
-def build_rows(args, game: Game, pack: ScenarioPack, capacity: int):
-    """The rows of ``--engine``, and the rows thread's initialiser."""
-    import torch
-
-    engine = _engine(args, game, pack)
-    if engine == "sim":
-        from neural_engine.serve.rows import SimRows
-
-        # The simulator's tensors are tiny: torch's intra-op threads cost more than they
-        # give (1.9 ms a step on one thread here, 26-48 ms on two under load).
-        torch.set_num_threads(1)
-        return SimRows(game, capacity), None
-    from dataclasses import replace
-
-    from neural_engine.cli.options import load_model, parse_dtype
-    from neural_engine.model.dispatch import resolve_backend
-    from neural_engine.runtime.affinity import pin_host_thread
-    from neural_engine.runtime.batch import StreamPool
-    from neural_engine.sampler.stream import named_sampler
-    from neural_engine.serve.rows import NeuralRows
-
-    device = resolve_device(args.device)
-    weights = args.weights or (str(pack.weights) if pack.weights else None)
-    if args.sampler is not None or pack.sampler is None:
-        sampler = named_sampler(args.sampler or "rolling")
-    else:
-        sampler = pack.sampler
-    if args.late_binding:
-        sampler = replace(sampler, late_binding=True)
-    model, _ = load_model(game.spec.name, weights, None, device, parse_dtype(args, device))
-    pool = StreamPool(model, sampler, capacity, device,
-                      kernels=resolve_backend(args.kernels, device))
-    return NeuralRows(game, pool), lambda: pin_host_thread(args.pin_cpu, device)
-
-
 def controls(args, game: Game, pack: ScenarioPack) -> tuple[dict, float]:
     """Bindings and mouse sensitivity: the game's, then the pack's, then the command line's."""
     bindings = merge_bindings(pack.bindings(), parse_bindings(args.bind), game.spec.actions,
@@ -205,23 +150,6 @@ def controls(args, game: Game, pack: ScenarioPack) -> tuple[dict, float]:
     if sensitivity is None:
         sensitivity = pack.spec.controls.mouse_sensitivity
     return bindings, sensitivity
-
-
-def build_floor(args, game: Game, pack: ScenarioPack, rows, codec, bindings, sensitivity):
-    from neural_engine.serve.browser_keys import BROWSER_KEYS
-    from neural_engine.serve.floor import Floor, FloorSettings
-
-    spec = game.spec
-    settings = FloorSettings(max_players=args.max_players, max_waiting=args.max_waiting,
-                             release_after=args.release_after,
-                             session_limit=args.session_limit,
-                             reconnect_grace=args.reconnect_grace)
-    welcome = {"game": spec.name, "title": pack.spec.title or spec.title, "engine": rows.name,
-               "width": spec.width, "height": spec.height, "tick_rate": spec.tick_rate,
-               "codec": codec.name, "delay": rows.delay, "capacity": args.max_players,
-               "bindings": {b: list(k) for b, k in bindings.items()}, "keys": BROWSER_KEYS,
-               "controls": {"pause": "p", "reset": "r", "fullscreen": "f11"}}
-    return Floor(spec, pack, settings, bindings, sensitivity, rows.delay, welcome, codec)
 
 
 def run(args: argparse.Namespace) -> int:

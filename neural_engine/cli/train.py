@@ -68,7 +68,7 @@ def stage_config(stage: str, path: str | None, overrides: list[str]):
     from neural_engine.training.rolling import RollingTraining
     from neural_engine.training.teacher import TeacherTraining
 
-    from neural_engine.training.probe import ProbeTraining
+    from neural_engine.training.probe_stage import ProbeTraining
 
     cls = {"ae": AutoencoderTraining, "teacher": TeacherTraining, "rolling": RollingTraining,
            "probe": ProbeTraining}[stage]
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         stage = TeacherStage(game, cfg, Path(args.ae), device, env, args.seed,
                              init=Path(args.init) if args.init else None)
     elif args.stage == "probe":
-        from neural_engine.training.probe import ProbeStage
+        from neural_engine.training.probe_stage import ProbeStage
 
         stage = ProbeStage(game, cfg, device, env, args.seed)
     else:

@@ -15,10 +15,11 @@ from pathlib import Path
 import torch
 
 from neural_engine import schema
+from neural_engine.data.clips import record_play
 from neural_engine.errors import EngineError
 from neural_engine.games import GAMES_ROOT, Game
 from neural_engine.input.script import load_script
-from neural_engine.training.clips import record_play
+from neural_engine.sampler.stream import CONTEXT_FRAMES
 from neural_engine.schema import bounds
 
 
@@ -32,7 +33,7 @@ class Case:
 @dataclass(frozen=True)
 class CaseSet:
     case: tuple[Case, ...]
-    context: int = field(default=2, metadata=bounds(1, 16))
+    context: int = field(default=CONTEXT_FRAMES, metadata=bounds(1, 16))
     warmup: int = field(default=20, metadata=bounds(0, 10000))   # agent ticks before context
     agent_seed: int = 0
 

@@ -30,13 +30,14 @@ from typing import Literal
 import torch
 
 from neural_engine import schema
+from neural_engine.data.clips import record_play
 from neural_engine.errors import EngineError
 from neural_engine.evaluation.cases import Replay
 from neural_engine.evaluation.metrics import psnr
 from neural_engine.games import GAMES_ROOT, Game
 from neural_engine.input.script import load_script
+from neural_engine.sampler.stream import CONTEXT_FRAMES
 from neural_engine.schema import bounds
-from neural_engine.training.clips import record_play
 
 STILL_HORIZONS = (1, 10, 30, 60)        # seconds at which stillness is read
 Kind = Literal["follow", "hold", "blocked", "loop", "still"]
@@ -68,7 +69,7 @@ class ControlTest:
 @dataclass(frozen=True)
 class ControlSet:
     test: tuple[ControlTest, ...]
-    context: int = field(default=2, metadata=bounds(1, 16))
+    context: int = field(default=CONTEXT_FRAMES, metadata=bounds(1, 16))
 
 
 def load_controls(game: Game, path: Path | None = None) -> tuple[ControlSet, Path]:

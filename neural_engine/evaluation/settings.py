@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from neural_engine.errors import EngineError
+from neural_engine.sampler.stream import SamplerName
 from neural_engine.schema import bounds
 
 DEFAULT_SAMPLER = "rolling"        # the sampler the gates are judged on
@@ -22,8 +23,8 @@ DEFAULT_SAMPLER = "rolling"        # the sampler the gates are judged on
 
 @dataclass(frozen=True)
 class EvalSettings:
-    samplers: tuple[str, ...] = ("rolling", "causal", "teacher", "rolling-nosink",
-                                 "rolling-deterministic")
+    samplers: tuple[SamplerName, ...] = ("rolling", "causal", "teacher", "rolling-nosink",
+                                         "rolling-deterministic")
     seconds: float = field(default=30.0, metadata=bounds(1.0, 3600.0))      # fidelity
     drift_seconds: float = field(default=300.0, metadata=bounds(1.0, 36000.0))
     drift_cases: int = field(default=2, metadata=bounds(1, 64))

@@ -9,6 +9,7 @@ frame, head size, the temporal positions the model was trained on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from neural_engine.schema import bounds
 
@@ -124,15 +125,20 @@ MODEL_SIZES: dict[str, tuple[AutoencoderConfig, DenoiserConfig]] = {
     # For tests and CPU smoke runs: seconds to build and run.
     "tiny": (AutoencoderConfig(latent_channels=4, channels=(8, 16, 16),
                                decoder_channels=(8, 16, 16), blocks=0),
-             DenoiserConfig(dim=32, depth=2, heads=2, patch=2, max_frames=13)),
+             DenoiserConfig(dim=32, depth=2, heads=2, patch=2)),
     # The shipped default: ~6 M denoiser parameters (+1.4 M autoencoder: 15 MB in fp16),
     # 64 tokens per 128×128 frame.
     "small": (AutoencoderConfig(), DenoiserConfig()),
     # More capacity when there is compute to train it.
     "base": (AutoencoderConfig(latent_channels=8, channels=(48, 96, 192),
                                decoder_channels=(32, 64, 128), blocks=2),
-             DenoiserConfig(dim=384, depth=12, heads=6, max_frames=13)),
+             DenoiserConfig(dim=384, depth=12, heads=6)),
 }
+# The registry's names as a typed choice: a schema field of this type refuses any other
+# name where the configuration is read, with the sizes listed.
+ModelSize = Literal[tuple(MODEL_SIZES)]
+# Temporal positions every registry size is trained on (the samplers fit their rings to it).
+TRAINED_FRAMES = DenoiserConfig().max_frames
 
 
 def named_config(size: str, game: str, height: int, width: int, action_dim: int,

@@ -17,9 +17,10 @@ run Triton on CUDA and their PyTorch references elsewhere (``KERNELS_BACKEND``
 overrides that choice inside ``kernels/``). The streaming sampler picks the backend
 and hands it to the model with the cache.
 
-When the ``kernels`` package is not importable, ``"triton"`` falls back to the PyTorch
-path here; ``fused_available()`` says which it is, so a benchmark never reports the
-fallback as the fused path.
+The ``kernels/`` folder is installed as ``neural_engine_kernels`` (see ``fused_module``).
+When it is not importable, ``"triton"`` falls back to the PyTorch path here;
+``fused_available()`` says which it is, so a benchmark never reports the fallback as the
+fused path.
 
 This module knows nothing about the cache layout or the schedule.
 """
@@ -27,6 +28,9 @@ This module knows nothing about the cache layout or the schedule.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +39,7 @@ from neural_engine.errors import EngineError
 from neural_engine.model.rope import rotate
 
 BACKENDS = ("torch", "triton")
+KERNELS_PACKAGE = "neural_engine_kernels"   # the name ``kernels/`` is installed under
 _FUSED: list = []       # [module or None] once looked up
 
 
@@ -44,13 +49,34 @@ def check_backend(name: str) -> str:
     return name
 
 
+def _load_fused():
+    """The installed ``neural_engine_kernels``, else the source tree's ``kernels/`` folder
+    loaded under that name, else None. Never ``import kernels``: that name belongs to an
+    unrelated PyPI package, which could shadow the folder or be shadowed by it."""
+    try:
+        return importlib.import_module(KERNELS_PACKAGE)
+    except ImportError:
+        pass
+    folder = Path(__file__).resolve().parents[2] / "kernels"
+    if not (folder / "__init__.py").is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(
+        KERNELS_PACKAGE, folder / "__init__.py", submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[KERNELS_PACKAGE] = module
+    try:
+        spec.loader.exec_module(module)
+    except ImportError:
+        del sys.modules[KERNELS_PACKAGE]
+        return None
+    return module
+
+
 def fused_module():
-    """The ``kernels`` package, or None when it is not importable."""
+    """The fused kernels package (``kernels/``, installed as ``neural_engine_kernels``),
+    or None when it is not importable."""
     if not _FUSED:
-        try:
-            _FUSED.append(importlib.import_module("kernels"))
-        except ImportError:
-            _FUSED.append(None)
+        _FUSED.append(_load_fused())
     return _FUSED[0]
 
 

@@ -93,6 +93,10 @@ def previous_frames(x: torch.Tensor, t: torch.Tensor, missing: torch.Tensor | No
     return prev_x, prev_t
 
 
+# Width of the sinusoidal noise-level features the time MLPs read (fixed: weights depend on it).
+TIME_FEATURES = 256
+
+
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal features of noise levels t (...,) in [0, 1] → (..., dim)."""
     half = dim // 2
@@ -224,7 +228,7 @@ class Denoiser(nn.Module):
         self.patch = dn.patch
         patch_dim = c * dn.patch * dn.patch
         self.embed = nn.Linear(patch_dim, dn.dim)
-        self.time_mlp = nn.Sequential(nn.Linear(256, dn.dim), nn.SiLU(), nn.Linear(dn.dim, dn.dim))
+        self.time_mlp = nn.Sequential(nn.Linear(TIME_FEATURES, dn.dim), nn.SiLU(), nn.Linear(dn.dim, dn.dim))
         self.action_mlp = nn.Sequential(nn.Linear(config.action_dim, dn.dim), nn.SiLU(),
                                         nn.Linear(dn.dim, dn.dim))
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dn.dim, 6 * dn.dim))
@@ -232,7 +236,7 @@ class Denoiser(nn.Module):
         self.prev_embed = self.prev_time_mlp = None
         if dn.previous_frame:
             self.prev_embed = nn.Linear(patch_dim, dn.dim)
-            self.prev_time_mlp = nn.Sequential(nn.Linear(256, dn.dim), nn.SiLU(),
+            self.prev_time_mlp = nn.Sequential(nn.Linear(TIME_FEATURES, dn.dim), nn.SiLU(),
                                                nn.Linear(dn.dim, dn.dim))
         self.blocks = nn.ModuleList(Block(dn.dim, dn.heads, dn.mlp_ratio)
                                     for _ in range(dn.depth))
@@ -311,12 +315,12 @@ class Denoiser(nn.Module):
             if self.null_action is None:
                 raise ValueError("drop_actions needs a model with action_guidance")
             act = torch.where(drop_actions[..., None], self.null_action.to(act.dtype), act)
-        cond = self.time_mlp(timestep_embedding(t, 256).to(x.dtype)) + act
+        cond = self.time_mlp(timestep_embedding(t, TIME_FEATURES).to(x.dtype)) + act
         h = self.embed(self.patchify(x))                                 # (B, F, P, D)
         prev_x = None
         if self.prev_embed is not None:
             prev_x, prev_t = previous_frames(x, t) if prev is None else prev
-            cond = cond + self.prev_time_mlp(timestep_embedding(prev_t, 256).to(x.dtype))
+            cond = cond + self.prev_time_mlp(timestep_embedding(prev_t, TIME_FEATURES).to(x.dtype))
             h = h + self.prev_embed(self.patchify(prev_x.to(x.dtype)))
         mod = self.modulation(cond).view(b, f, 6, -1)                    # (B, F, 6, D)
         cos, sin = self.rotary(time_pos) if rotary is None else rotary

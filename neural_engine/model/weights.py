@@ -289,3 +289,31 @@ def load_autoencoder(path: str | Path, device: torch.device | str = "cpu"):
     except (SafetensorError, OSError) as exc:
         raise EngineError(f"corrupt weights file ({exc})", where=str(path)) from None
     return model.to(device)
+
+
+def load_model(game: str, weights: str | None, size: str | None, device: torch.device,
+               dtype: torch.dtype):
+    """Trained weights (named, or the game's shipped ones) or a random model of a size.
+
+    Returns the model and a label saying which it is.
+    """
+    from neural_engine.games import load_spec
+    from neural_engine.model.config import named_config
+
+    if weights is None and size is None:
+        shipped = shipped_weights(game)
+        if shipped is None:
+            raise EngineError(f"no trained weights for game {game!r} in assets/{game}/: "
+                              "pass --weights PATH")
+        model = load_world_model(shipped, device=device, dtype=dtype)
+        return model, f"{shipped.relative_to(shipped.parents[2])} (shipped)"
+    if weights is not None:
+        model = load_world_model(weights, device=device, dtype=dtype)
+        if model.config.game != game:
+            raise EngineError(f"weights are for game {model.config.game!r}, not {game!r}",
+                              where=weights)
+        return model, weights
+    spec = load_spec(game)
+    config = named_config(size, game, spec.height, spec.width, spec.actions.dim)
+    torch.manual_seed(0)
+    return WorldModel(config).to(device=device, dtype=dtype).eval(), f"random {size}"

@@ -7,7 +7,7 @@ from torch import nn
 from neural_engine.model.autoencoder import Autoencoder
 from neural_engine.model.config import WorldModelConfig
 from neural_engine.model.dit import Denoiser
-from neural_engine.sampler.schedule import FlowSchedule
+from neural_engine.model.schedule import FlowSchedule
 
 
 class WorldModel(nn.Module):

@@ -28,9 +28,8 @@ from neural_engine.input.mapper import RESERVED_KEYS
 from neural_engine.packs.files import PackFolder, read_text
 from neural_engine.packs.png import read_png
 from neural_engine.packs.spec import KioskSettings, PackSpec, StartSpec
+from neural_engine.packs.start import ImageStart, StartState
 from neural_engine.packs.timeline import MAX_SECONDS, CompiledTimeline, PackScript, compile_timeline
-from neural_engine.runtime.frame_source import StartState
-from neural_engine.runtime.image_start import ImageStart
 from neural_engine.sampler.stream import SAMPLERS, SamplerConfig
 
 DEFAULT_START = StartSpec(name="default")

@@ -21,8 +21,8 @@ import torch
 from neural_engine.games import Game
 from neural_engine.input.actions import IDLE, Action, ActionSpace
 from neural_engine.input.mapper import ActionMapper
+from neural_engine.packs.start import StartState
 from neural_engine.packs.timeline import CompiledTimeline, TimelineEvent
-from neural_engine.runtime.frame_source import StartState
 
 
 class Driver(Protocol):

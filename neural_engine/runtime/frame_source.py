@@ -8,7 +8,6 @@ another. The game loop, the recorder and the presenter cannot tell them apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -16,15 +15,7 @@ import torch
 
 from neural_engine.games import Game, GameSpec
 from neural_engine.input.actions import Action
-from neural_engine.schema import bounds
-
-
-@dataclass(frozen=True)
-class StartState:
-    """Where a world starts: a world seed and, optionally, the player's pose."""
-
-    seed: int = field(default=0, metadata=bounds(0, 2**62))
-    pose: tuple[float, ...] | None = None
+from neural_engine.packs.start import StartState
 
 
 class FrameSource(Protocol):

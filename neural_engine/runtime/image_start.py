@@ -1,32 +1,22 @@
 """Starting the neural engine from a picture: a start state that carries a PNG.
 
-``ImageStart`` is a ``StartState`` with the path of a start image (the game's frame
-size, checked when its pack was loaded). ``ImageStartSource`` is the neural frame
-source that, given such a start, encodes the image as every context frame instead of
-rendering the simulator at the seed and pose; other starts reset as usual. Other
-frame sources (the simulator) see an ``ImageStart`` as its seed and pose.
+``ImageStartSource`` is the neural frame source that, given an ``ImageStart``
+(``packs.start``), encodes the image as every context frame instead of rendering the
+simulator at the seed and pose; other starts reset as usual.
 
-This module knows nothing about packs; it reads one PNG per image, once.
+It knows start states and PNG files, not whole packs; it reads one PNG per image, once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from neural_engine.model.autoencoder import to_unit
-from neural_engine.runtime.frame_source import StartState
+from neural_engine.packs.start import ImageStart, StartState
 from neural_engine.runtime.session import NeuralSource
-
-
-@dataclass(frozen=True)
-class ImageStart(StartState):
-    """A start state whose first frame, for the neural engine, is the image at ``image``."""
-
-    image: str = ""
 
 
 class ImageStartSource(NeuralSource):

@@ -33,9 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from neural_engine.input.actions import Action
+from neural_engine.packs.start import StartState
 from neural_engine.runtime.drivers import Driver, KeyboardDriver
-from neural_engine.runtime.frame_source import FrameSource, StartState
+from neural_engine.runtime.frame_source import FrameSource
 
 # Per-tick times kept for the medians: a few minutes of play, not the whole run.
 STATS_WINDOW = 10_000
@@ -65,6 +68,11 @@ class LoopStats:
                 f"present {med(self.present_ms):.2f} ms")
 
 
+# How often the HUD's numbers (rate, frame time) are refreshed: between refreshes its
+# text, and so its texture, stays the same unless keys, pause or captions change.
+HUD_REFRESH_S = 0.25
+
+
 class RateMeter:
     """Ticks per second over the last ``window`` ticks."""
 
@@ -82,7 +90,7 @@ class RateMeter:
 
 
 class Director(Protocol):
-    """Runs a show around the loop (a scenario pack, a kiosk): see ``runtime.director``."""
+    """Runs a show around the loop (a scenario pack, a kiosk): see ``show.director``."""
 
     def handle(self, loop: GameLoop, event) -> None:
         """An input event the engine's controls did not take."""
@@ -127,6 +135,9 @@ class GameLoop:
         self.frame = None
         self.last_action = Action()
         self._done: set[int] = set()         # R, F5, F12 already acted on this tick
+        self._hud_numbers: tuple[float, float, float] | None = None
+        self._hud_sampled = 0.0
+        self._readback: np.ndarray | None = None   # (H, W, 3) for the recorder, reused
 
     # -- controls -----------------------------------------------------------------
     def _events(self) -> None:
@@ -224,12 +235,20 @@ class GameLoop:
             lines += self.director.hud_lines()
         return lines
 
+    def _stats_numbers(self) -> tuple[float, float, float]:
+        """(ticks/s, step ms, draw ms) as last sampled; sampled every HUD_REFRESH_S."""
+        now = time.perf_counter()
+        if self._hud_numbers is None or now - self._hud_sampled >= HUD_REFRESH_S:
+            step = self.stats.step_ms[-1] if self.stats.step_ms else 0.0
+            present = self.stats.present_ms[-1] if self.stats.present_ms else 0.0
+            self._hud_numbers, self._hud_sampled = (self.meter.rate, step, present), now
+        return self._hud_numbers
+
     def _stats_lines(self) -> list[str]:
         spec = self.source.spec
         held = spec.actions.held(self.last_action)
-        step = self.stats.step_ms[-1] if self.stats.step_ms else 0.0
-        present = self.stats.present_ms[-1] if self.stats.present_ms else 0.0
-        lines = [f"{spec.title} [{self.source.name}]  {self.meter.rate:5.1f} ticks/s "
+        rate, step, present = self._stats_numbers()
+        lines = [f"{spec.title} [{self.source.name}]  {rate:5.1f} ticks/s "
                  f"(target {spec.tick_rate})",
                  f"{step + present:5.1f} ms/frame  (step {step:.1f}, draw {present:.1f})",
                  "keys: " + (" ".join(held) if held else "-")]
@@ -253,12 +272,19 @@ class GameLoop:
             self.stats.ticks += 1
         self.meter.tick(t2)
 
+    def _read_frame(self) -> np.ndarray:
+        """What was drawn, into one array reused while the output size holds."""
+        width, height = self.display.size
+        if self._readback is None or self._readback.shape != (height, width, 3):
+            self._readback = np.empty((height, width, 3), dtype=np.uint8)
+        return self.display.read_pixels(out=self._readback)
+
     def _present(self) -> None:
         if self.hud is not None:
             self.hud.set_lines(self._hud_lines())
         self.presenter.draw(self.display.target, self.frame, self.hud)
         if self.recorder is not None and not self.paused:
-            self.recorder.write(self.display.read_pixels())
+            self.recorder.write(self._read_frame())
         self.display.flip()
 
     def run(self) -> LoopStats:

@@ -20,15 +20,16 @@ from neural_engine.input.actions import Action
 from neural_engine.model.autoencoder import to_uint8, to_unit
 from neural_engine.model.dispatch import resolve_backend
 from neural_engine.model.world import WorldModel
-from neural_engine.runtime.frame_source import StartState
-from neural_engine.sampler.stream import CudaGraphPass, SamplerConfig, StreamSampler
+from neural_engine.packs.start import StartState
+from neural_engine.sampler.stream import (CONTEXT_FRAMES, CudaGraphPass, SamplerConfig,
+                                          StreamSampler)
 
 
 class NeuralSource:
     name = "neural"
 
     def __init__(self, game: Game, model: WorldModel, sampler: SamplerConfig,
-                 device: torch.device | str = "cpu", context_frames: int = 2,
+                 device: torch.device | str = "cpu", context_frames: int = CONTEXT_FRAMES,
                  cuda_graphs: bool = True, kernels: str = "torch"):
         self.spec = game.spec
         self.device = torch.device(device)
@@ -41,6 +42,9 @@ class NeuralSource:
                                      device=self.device, dtype=self.dtype, kernels=self.kernels)
         self.sampler_config = sampler
         self._action = torch.zeros(1, self.spec.actions.dim, device=self.device, dtype=self.dtype)
+        # the action is written on the host, then copied to the device in one transfer
+        self._action_host = torch.zeros(1, self.spec.actions.dim, dtype=self.dtype,
+                                        pin_memory=self.device.type == "cuda")
         self._frame = torch.zeros(1, self.spec.height, self.spec.width, 3, dtype=torch.uint8,
                                   device=self.device)
         self._host = torch.zeros(self.spec.height, self.spec.width, 3, dtype=torch.uint8,
@@ -74,7 +78,8 @@ class NeuralSource:
 
     @torch.no_grad()
     def step(self, action: Action) -> np.ndarray:
-        self.spec.actions.write(action, self._action[0])
+        self.spec.actions.write(action, self._action_host[0])
+        self._action.copy_(self._action_host, non_blocking=True)
         changed = self._last_action is not None and action != self._last_action
         self._last_action = action
         latent = self.sampler.step(self._action, input_changed=changed)

@@ -50,20 +50,31 @@ kernels are chosen by ``kernels`` (``"torch"`` or ``"triton"``; see
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 import torch
 
 from neural_engine.errors import EngineError
+from neural_engine.model.config import TRAINED_FRAMES
 from neural_engine.model.dispatch import check_backend
 from neural_engine.model.dit import CachedKV, Denoiser
 from neural_engine.model.rope import frame_coords
+from neural_engine.model.schedule import FlowSchedule
 from neural_engine.sampler.device import CudaGraphPass, StagedCopy
 from neural_engine.sampler.kv_cache import CacheShape, KVBuffers, StreamLayout, unpack
 from neural_engine.sampler.noise import CounterNoise
 from neural_engine.sampler.rows import NOISE_COLUMNS, StreamRows, idle_plan
-from neural_engine.sampler.schedule import FlowSchedule
 from neural_engine.schema import bounds
+
+
+# Clean real frames a stream starts from (the first ``sink`` of them become the sink).
+CONTEXT_FRAMES = 2
+
+
+def fitted_ring(sink: int, window: int, max_frames: int = TRAINED_FRAMES) -> int:
+    """The longest ring that keeps sink + ring + window within ``max_frames`` positions."""
+    return max(0, max_frames - sink - window)
 
 
 @dataclass(frozen=True)
@@ -71,7 +82,7 @@ class SamplerConfig:
     window: int = field(default=4, metadata=bounds(1, 32))
     steps_per_tick: int = field(default=1, metadata=bounds(1, 1000))
     sink: int = field(default=1, metadata=bounds(0, 64))
-    ring: int = field(default=8, metadata=bounds(0, 1024))
+    ring: int = field(default=fitted_ring(1, 4), metadata=bounds(0, 1024))
     stochastic: bool = True
     late_binding: bool = False
     late_binding_threshold: float = field(default=0.5, metadata=bounds(0.0, 1.0))
@@ -82,16 +93,23 @@ class SamplerConfig:
         return self.window * self.steps_per_tick
 
 
+def _filling(window: int, steps_per_tick: int, sink: int, **options) -> SamplerConfig:
+    """A sampler whose ring fills the positions the registry's sizes are trained on."""
+    return SamplerConfig(window=window, steps_per_tick=steps_per_tick, sink=sink,
+                         ring=fitted_ring(sink, window), **options)
+
+
 SAMPLERS: dict[str, SamplerConfig] = {
-    "rolling": SamplerConfig(window=4, steps_per_tick=1, sink=1, ring=8),
-    "rolling-nosink": SamplerConfig(window=4, steps_per_tick=1, sink=0, ring=9),
+    "rolling": _filling(window=4, steps_per_tick=1, sink=1),
+    "rolling-nosink": _filling(window=4, steps_per_tick=1, sink=0),
     # the window steps without fresh noise: same PSNR on the shipped weights, the keys
     # answered more often (docs/training.md)
-    "rolling-deterministic": SamplerConfig(window=4, steps_per_tick=1, sink=1, ring=8,
-                                           stochastic=False),
-    "causal": SamplerConfig(window=1, steps_per_tick=4, sink=1, ring=11),
-    "teacher": SamplerConfig(window=1, steps_per_tick=32, sink=1, ring=11, stochastic=False),
+    "rolling-deterministic": _filling(window=4, steps_per_tick=1, sink=1, stochastic=False),
+    "causal": _filling(window=1, steps_per_tick=4, sink=1),
+    "teacher": _filling(window=1, steps_per_tick=32, sink=1, stochastic=False),
 }
+# The names as a typed choice: a schema field of this type refuses any other name.
+SamplerName = Literal[tuple(SAMPLERS)]
 
 
 def named_sampler(name: str, max_frames: int | None = None, teacher_steps: int | None = None
@@ -102,7 +120,7 @@ def named_sampler(name: str, max_frames: int | None = None, teacher_steps: int |
         raise EngineError(f"unknown sampler {name!r} (samplers: {', '.join(SAMPLERS)})")
     cfg = SAMPLERS[name]
     if max_frames is not None:
-        cfg = replace(cfg, ring=max(0, min(cfg.ring, max_frames - cfg.sink - cfg.window)))
+        cfg = replace(cfg, ring=min(cfg.ring, fitted_ring(cfg.sink, cfg.window, max_frames)))
     if name == "teacher" and teacher_steps:
         cfg = replace(cfg, steps_per_tick=teacher_steps)
     return cfg

@@ -72,7 +72,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def bench_point(args, game: Game, pack: ScenarioPack, codec: Codec, bindings, sensitivity,
                 players: int) -> dict:
-    from neural_engine.cli.serve import build_floor, build_rows, encode_threads
+    from neural_engine.serve.assemble import build_floor, build_rows, encode_threads
     from neural_engine.serve.codec import encoder_pool
 
     args = argparse.Namespace(**{**vars(args), "max_players": players, "max_waiting": 0})

@@ -57,7 +57,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 async def browser_decode(payloads: dict[str, tuple[int, list[bytes]]], size) -> dict[str, float]:
     """Median ms the page takes to decode and draw one frame, per candidate."""
-    from neural_engine.cli.serve import build_floor
+    from neural_engine.serve.assemble import build_floor
     from neural_engine.packs import ScenarioPack
     from neural_engine.serve.codec import make_codec
     from neural_engine.serve.headless import Browser

@@ -35,7 +35,7 @@ import torch
 
 from neural_engine.games import GameSpec
 from neural_engine.packs import ScenarioPack
-from neural_engine.runtime.frame_source import StartState
+from neural_engine.packs.start import StartState
 from neural_engine.runtime.loop import RateMeter
 from neural_engine.schema import bounds
 from neural_engine.serve import protocol

@@ -71,7 +71,7 @@ class Probe:
 
 
 async def measure(args) -> dict:
-    from neural_engine.cli.serve import build_floor, build_rows
+    from neural_engine.serve.assemble import build_floor, build_rows
     from neural_engine.serve.server import Server, start
 
     game = load_game("maze")

@@ -26,9 +26,9 @@ import torch
 
 from neural_engine.errors import EngineError
 from neural_engine.games import Game
+from neural_engine.packs.start import ImageStart, StartState
 from neural_engine.runtime.batch import StreamPool
-from neural_engine.runtime.frame_source import StartState
-from neural_engine.runtime.image_start import ImageStart
+from neural_engine.sampler.stream import CONTEXT_FRAMES
 
 
 class Rows(Protocol):
@@ -75,7 +75,7 @@ class NeuralRows:
 
     name = "neural"
 
-    def __init__(self, game: Game, pool: StreamPool, context_frames: int = 2):
+    def __init__(self, game: Game, pool: StreamPool, context_frames: int = CONTEXT_FRAMES):
         spec = game.spec
         self.spec, self.pool, self.capacity = spec, pool, pool.capacity
         self.context_frames = context_frames

@@ -1,7 +1,7 @@
 """A kiosk's rules for one row of the server, counted in ticks of game time.
 
 Over the network every browser is a thin kiosk and every row of the pool follows the
-rules of ``runtime.kiosk`` with the pack's ``[kiosk]`` settings:
+rules of ``show.kiosk`` with the pack's ``[kiosk]`` settings:
 
 - *attract mode*: while nobody plays the row (from the moment it is seated, and again
   after ``attract_after`` seconds without input) the pack's timeline plays on it in a
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 from neural_engine.input.actions import IDLE, Action
 from neural_engine.packs import ScenarioPack
+from neural_engine.packs.start import StartState
 from neural_engine.packs.timeline import TimelineEvent
 from neural_engine.runtime.drivers import TimelineDriver
-from neural_engine.runtime.frame_source import StartState
 
 SESSION_OVER_SECONDS = 4.0
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from neural_engine.data.clips import SimClips, held_out_clips
 from neural_engine.evaluation.metrics import psnr
 from neural_engine.games import Game
 from neural_engine.model.autoencoder import Autoencoder, to_uint8, to_unit
-from neural_engine.model.config import MODEL_SIZES
+from neural_engine.model.config import MODEL_SIZES, ModelSize
 from neural_engine.model.weights import save_autoencoder
 from neural_engine.schema import bounds
-from neural_engine.training.clips import SimClips, held_out_clips
 from neural_engine.training.trainer import Distributed, wrap
 from neural_engine.video import contact_sheet, write_png
 
@@ -31,7 +31,7 @@ EXPORT_NAME = "autoencoder.safetensors"
 
 @dataclass(frozen=True)
 class AutoencoderTraining:
-    size: str = "small"
+    size: ModelSize = "small"
     batch: int = field(default=64, metadata=bounds(1, 4096))
     lr: float = field(default=3e-4, metadata=bounds(0.0, 1.0))
     latent_noise: float = field(default=0.05, metadata=bounds(0.0, 1.0))

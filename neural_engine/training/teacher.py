@@ -27,14 +27,14 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from neural_engine.data.clips import SimClips
 from neural_engine.games import Game
 from neural_engine.model.config import named_config
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
 from neural_engine.schema import bounds
-from neural_engine.training.clips import SimClips
-from neural_engine.training.evaluation import Validation
+from neural_engine.training.validation import Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.phases import PhaseClock
 from neural_engine.training.trainer import Distributed, compiled, wrap

@@ -7,17 +7,14 @@ import torch
 
 from neural_engine.cli.main import main
 from neural_engine.games import load_game
-from neural_engine.model.config import named_config
 from neural_engine.model.weights import save_world_model
-from neural_engine.model.world import WorldModel
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
+def weights(tmp_path_factory, tiny_model):
     spec = load_game("maze").spec
-    torch.manual_seed(0)
-    model = WorldModel(named_config("tiny", "maze", spec.height, spec.width, spec.actions.dim))
-    return save_world_model(tmp_path_factory.mktemp("w") / "tiny.safetensors", model.eval(),
+    model = tiny_model(spec.height, spec.width, spec.actions.dim, std=None)
+    return save_world_model(tmp_path_factory.mktemp("w") / "tiny.safetensors", model,
                             dtype=torch.float32)
 
 

@@ -1,12 +1,12 @@
 import torch
 import torch.nn.functional as F
 
+from neural_engine.data.clips import held_out_clips
 from neural_engine.evaluation.features import RealFrameBank
 from neural_engine.evaluation.metrics import PSNR_CAP, psnr, ssim
 from neural_engine.evaluation.probe import MotionProbe
 from neural_engine.evaluation.realism import drift_summary
 from neural_engine.games import load_game
-from neural_engine.training.clips import held_out_clips
 
 
 def frames(n=4, seed=0):

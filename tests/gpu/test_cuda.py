@@ -30,7 +30,8 @@ def test_graph_replay_matches_eager(dtype, heads, small_model):
                 outs.append(out.float().clone())
         streams.append(torch.stack(outs))
     err = (streams[0] - streams[1]).abs()
-    print(f"graph vs eager ({dtype}): max {err.max().item():.3g}, mean {err.mean().item():.3g}")
     assert torch.isfinite(streams[1]).all()
-    tol = 1e-4 if dtype == torch.float32 else 5e-2
-    assert err.mean().item() < tol
+    mean_tol, max_tol = (1e-4, 1e-2) if dtype == torch.float32 else (5e-2, 1.0)
+    report = f"graph vs eager ({dtype}): max {err.max().item():.3g}, mean {err.mean().item():.3g}"
+    assert err.mean().item() < mean_tol, report
+    assert err.max().item() < max_tol, report

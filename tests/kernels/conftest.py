@@ -13,6 +13,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from neural_engine.model.dispatch import fused_module
+
+# The kernels/ folder is the package neural_engine_kernels: installed, or loaded from this
+# checkout by the engine's dispatch point; the test modules then import it by that name.
+fused_module()
+
 # Largest max and mean error accepted against a float64 reference, by the dtype the
 # kernel computes in; the error of an element is |out − ref| / (1 + |ref|), absolute
 # near zero and relative for large values (bfloat16 keeps 8 bits: 2e-2 is ~2.5 ulp).

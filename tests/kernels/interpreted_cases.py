@@ -12,10 +12,11 @@ for both.
 import pytest
 import torch
 
-import kernels
-from kernels.adaln import gated_residual_layernorm_reference, modulated_layernorm_reference
-from kernels.attention import stream_attention_reference
-from kernels.rope import norm_rotate_reference
+import neural_engine_kernels as kernels
+from neural_engine_kernels.adaln import (gated_residual_layernorm_reference,
+                                         modulated_layernorm_reference)
+from neural_engine_kernels.attention import stream_attention_reference
+from neural_engine_kernels.rope import norm_rotate_reference
 
 if not kernels.interpreting():
     pytest.skip("run by test_interpreter.py with TRITON_INTERPRET=1", allow_module_level=True)

@@ -9,7 +9,7 @@ import tempfile
 import pytest
 import torch
 
-from kernels import adaln, attention, jit, rope
+from neural_engine_kernels import adaln, attention, jit, rope
 
 triton = pytest.importorskip("triton")
 

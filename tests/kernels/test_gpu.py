@@ -5,10 +5,11 @@ own masks, and captured in a CUDA graph. Skipped without a GPU."""
 import pytest
 import torch
 
-import kernels
-from kernels.adaln import gated_residual_layernorm_reference, modulated_layernorm_reference
-from kernels.attention import stream_attention_reference
-from kernels.rope import norm_rotate_reference
+import neural_engine_kernels as kernels
+from neural_engine_kernels.adaln import (gated_residual_layernorm_reference,
+                                         modulated_layernorm_reference)
+from neural_engine_kernels.attention import stream_attention_reference
+from neural_engine_kernels.rope import norm_rotate_reference
 from neural_engine.sampler.kv_cache import CacheShape, StreamLayout, unpack
 
 pytestmark = pytest.mark.gpu

@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels.adaln import gated_residual_layernorm_reference, modulated_layernorm_reference
-from kernels.attention import stream_attention_reference
-from kernels.rope import norm_rotate_reference, rotate_reference
+from neural_engine_kernels.adaln import (gated_residual_layernorm_reference,
+                                         modulated_layernorm_reference)
+from neural_engine_kernels.attention import stream_attention_reference
+from neural_engine_kernels.rope import norm_rotate_reference, rotate_reference
 from neural_engine.model import dispatch
 from neural_engine.model.dit import RMSNorm
 from neural_engine.model.rope import RotaryTable, frame_coords, rotate

@@ -6,17 +6,13 @@ import torch
 
 from neural_engine.errors import EngineError
 from neural_engine.model import dispatch
-from neural_engine.model.config import named_config
 from neural_engine.model.world import WorldModel
 from neural_engine.sampler.stream import SAMPLERS, StreamSampler
 
 
-def model() -> WorldModel:
-    torch.manual_seed(0)
-    m = WorldModel(named_config("tiny", "maze", 64, 64, 8))
-    for p in m.parameters():
-        torch.nn.init.normal_(p, std=0.1)
-    return m.eval()
+@pytest.fixture
+def m(tiny_model) -> WorldModel:
+    return tiny_model()
 
 
 def stream(m, kernels, ticks=10):
@@ -37,26 +33,23 @@ def stream(m, kernels, ticks=10):
     return torch.stack(outs)
 
 
-def test_fused_backend_matches_torch_on_the_cpu():
+def test_fused_backend_matches_torch_on_the_cpu(m):
     if not dispatch.fused_available():
         pytest.skip("the kernels package is not importable")
-    m = model()
     ref, fused = stream(m, "torch"), stream(m, "triton")
     err = (ref - fused).abs()
     assert torch.allclose(ref, fused, atol=1e-4, rtol=1e-4), (
         f"fused vs torch: max {err.max().item():.3g}, mean {err.mean().item():.3g}")
 
 
-def test_without_the_kernels_package_the_fused_backend_falls_back(monkeypatch):
-    m = model()
+def test_without_the_kernels_package_the_fused_backend_falls_back(m, monkeypatch):
     ref = stream(m, "torch")
     monkeypatch.setattr(dispatch, "_FUSED", [None])
     assert not dispatch.fused_available()
     assert torch.equal(stream(m, "triton"), ref)
 
 
-def test_unknown_backend_is_refused():
-    m = model()
+def test_unknown_backend_is_refused(m):
     with pytest.raises(EngineError, match="unknown kernel backend"):
         StreamSampler(m.denoiser, m.schedule, SAMPLERS["rolling"], kernels="cuda")
 

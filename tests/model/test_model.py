@@ -11,19 +11,16 @@ from neural_engine.model.dit import block_causal_mask
 from neural_engine.model.rope import RotaryTable, frame_coords, rotate
 from neural_engine.model.weights import (load_world_model, read_config, save_world_model,
                                          verify_manifest, write_manifest)
-from neural_engine.model.world import WorldModel
 from neural_engine.schema import SchemaError, fill, to_dict
 
 
-def tiny(**overrides) -> WorldModel:
-    torch.manual_seed(0)
-    model = WorldModel(named_config("tiny", "maze", 64, 64, 8, **overrides))
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.1)
-    return model.eval()
+@pytest.fixture
+def tiny(tiny_model):
+    """``tiny(**denoiser)``: the shared tiny random model at 64×64, 8 actions."""
+    return tiny_model
 
 
-def test_shapes_derive_from_the_config():
+def test_shapes_derive_from_the_config(tiny):
     cfg = named_config("small", "maze", 128, 128, 8)
     assert cfg.latent_shape == (16, 16, 16)
     assert cfg.grid == (8, 8) and cfg.tokens_per_frame == 64
@@ -38,7 +35,7 @@ def test_shapes_derive_from_the_config():
     assert model.autoencoder.decode(z).shape == (2, 3, 64, 64)
 
 
-def test_patchify_round_trip_and_unit_conversion():
+def test_patchify_round_trip_and_unit_conversion(tiny):
     model = tiny()
     x = torch.randn(2, 3, *model.config.latent_shape)
     assert torch.equal(model.denoiser.unpatchify(model.denoiser.patchify(x)), x)
@@ -46,7 +43,7 @@ def test_patchify_round_trip_and_unit_conversion():
     assert torch.equal(to_uint8(to_unit(frames)), frames)
 
 
-def test_block_causal_mask_means_the_past_ignores_the_future():
+def test_block_causal_mask_means_the_past_ignores_the_future(tiny):
     model = tiny()
     x = torch.randn(1, 4, *model.config.latent_shape)
     t, a = torch.rand(1, 4), torch.rand(1, 4, 8)
@@ -75,7 +72,7 @@ def test_rotary_depends_only_on_relative_position():
     assert not torch.allclose(score(5, 2), score(5, 4), atol=1e-3)
 
 
-def test_an_unseen_button_combination_is_valid_input():
+def test_an_unseen_button_combination_is_valid_input(tiny):
     model = tiny()
     x = torch.randn(1, 1, *model.config.latent_shape)
     every_button = torch.ones(1, 1, 8)
@@ -83,7 +80,7 @@ def test_an_unseen_button_combination_is_valid_input():
     assert torch.isfinite(v).all()
 
 
-def test_weights_round_trip_with_config(tmp_path):
+def test_weights_round_trip_with_config(tmp_path, tiny):
     model = tiny()
     path = save_world_model(tmp_path / "w.safetensors", model, dtype=torch.float32,
                             info={"steps": 3})
@@ -103,7 +100,7 @@ def test_config_travels_through_toml_schema():
         fill(WorldModelConfig, {**to_dict(cfg), "denoiser": {**to_dict(cfg.denoiser), "dim": 250}})
 
 
-def test_bad_weights_say_what_is_wrong(tmp_path):
+def test_bad_weights_say_what_is_wrong(tmp_path, tiny):
     with pytest.raises(EngineError, match="weights file not found"):
         load_world_model(tmp_path / "missing.safetensors")
     junk = tmp_path / "junk.safetensors"
@@ -132,7 +129,7 @@ def test_bad_weights_say_what_is_wrong(tmp_path):
         verify_manifest(tmp_path)
 
 
-def test_the_null_action_replaces_only_the_dropped_frames_and_needs_the_option():
+def test_the_null_action_replaces_only_the_dropped_frames_and_needs_the_option(tiny):
     model = tiny(action_guidance=True)
     x = torch.randn(2, 3, *model.config.latent_shape)
     t, a, pos = torch.rand(2, 3), torch.rand(2, 3, 8), torch.arange(3)
@@ -150,3 +147,17 @@ def test_the_null_action_replaces_only_the_dropped_frames_and_needs_the_option()
         # without the option there is no null action to drop to
         with pytest.raises(ValueError):
             tiny().denoiser(x, t, a, pos, frame_mask=mask, drop_actions=last)
+
+
+def test_model_sizes_are_a_typed_choice_refused_at_the_edge():
+    import typing
+
+    from neural_engine.model.config import MODEL_SIZES, ModelSize
+    from neural_engine.training.autoencoder import AutoencoderTraining
+
+    assert typing.get_args(ModelSize) == tuple(MODEL_SIZES)
+    assert fill(AutoencoderTraining, {"size": "tiny"}).size == "tiny"
+    with pytest.raises(SchemaError, match="'huge' is not one of 'tiny', 'small', 'base'"):
+        fill(AutoencoderTraining, {"size": "huge"})
+    with pytest.raises(EngineError, match="unknown model size 'huge'"):
+        named_config("huge", "maze", 64, 64, 8)

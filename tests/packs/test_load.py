@@ -7,7 +7,7 @@ import pytest
 
 from neural_engine.errors import EngineError
 from neural_engine.packs import load_pack
-from neural_engine.runtime.image_start import ImageStart
+from neural_engine.packs.start import ImageStart
 from neural_engine.schema import SchemaError
 
 from .conftest import SHIPPED

@@ -1,5 +1,6 @@
 """Headless displays size and read back; a window without a desktop is a clear user error."""
 
+import moderngl
 import numpy as np
 import pytest
 
@@ -31,7 +32,12 @@ def test_sizes_below_one_pixel_are_refused(display):
         display.resize((0, 10))
 
 
-def test_close_is_idempotent(display):  # display: skip where no GL context can be made
+def test_close_releases_the_gl_objects_and_is_idempotent(display):
+    # display: skip where no GL context can be made
     headless = HeadlessDisplay((8, 8))
+    owned = (headless.target, headless._colour, headless.ctx)
+    assert not any(isinstance(o.mglo, moderngl.InvalidObject) for o in owned)
     headless.close()
-    headless.close()
+    assert all(isinstance(o.mglo, moderngl.InvalidObject) for o in owned)
+    headless.close()                    # a second close finds nothing left to release
+    assert all(isinstance(o.mglo, moderngl.InvalidObject) for o in owned)

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from neural_engine.errors import EngineError
-from neural_engine.model.config import named_config
 from neural_engine.model.world import WorldModel
 from neural_engine.runtime.batch import StreamPool
 from neural_engine.sampler.stream import SamplerConfig, StreamSampler
@@ -14,14 +13,10 @@ CFG = SamplerConfig(window=4, sink=1, ring=8, late_binding=True, late_binding_th
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["plain", "previous-frame"])
-def model(request) -> WorldModel:
+def model(request, tiny_model) -> WorldModel:
     """Random weights; also a model with the predecessor path, whose newest clean frame
     per row must follow each stream through joins and leaves."""
-    torch.manual_seed(0)
-    m = WorldModel(named_config("tiny", "maze", 64, 64, ACTIONS, previous_frame=request.param))
-    for p in m.parameters():
-        torch.nn.init.normal_(p, std=0.1)
-    return m.eval()
+    return tiny_model(actions=ACTIONS, previous_frame=request.param)
 
 
 def start(model, seed):
@@ -100,6 +95,7 @@ def assert_same(pooled, single):
         assert p[2].dtype == torch.uint8 and p[2].shape == (64, 64, 3)
 
 
+@pytest.mark.slow
 def test_streams_started_at_different_ticks_match_each_stream_alone(model):
     got, pool = run_pool(model, 3, {0: [("join", 1)], 3: [("join", 2)]}, ticks=12)
     assert pool.slots == [0, 1]

@@ -4,7 +4,7 @@ import pytest
 
 from neural_engine.input.mapper import ActionMapper
 from neural_engine.packs import load_pack
-from neural_engine.runtime.director import PackDirector
+from neural_engine.show.director import PackDirector
 from neural_engine.runtime.drivers import KeyboardDriver
 from neural_engine.runtime.loop import GameLoop
 

@@ -12,9 +12,9 @@ import pygame
 from neural_engine.input.mapper import ActionMapper
 from neural_engine.packs import load_pack
 from neural_engine.runtime.drivers import KeyboardDriver
-from neural_engine.runtime.kiosk import KioskDirector
+from neural_engine.show.kiosk import KioskDirector
 from neural_engine.runtime.loop import GameLoop
-from neural_engine.runtime.watchdog import LOG_NAME, Heartbeat, Watchdog, rotating_logger
+from neural_engine.show.watchdog import LOG_NAME, Heartbeat, Watchdog, rotating_logger
 
 from .conftest import ScriptedDisplay, down, up
 
@@ -187,7 +187,7 @@ def test_the_watchdog_restarts_a_crashed_or_hung_game_and_logs_why(tmp_path):
 
 
 def test_the_watchdog_passes_sigterm_on_and_stops(tmp_path):
-    script = ("import sys\nfrom neural_engine.runtime.watchdog import Watchdog\n"
+    script = ("import sys\nfrom neural_engine.show.watchdog import Watchdog\n"
               "sys.exit(Watchdog([sys.executable, '-c', 'import time; time.sleep(60)'], "
               f"{str(tmp_path / 'logs')!r}, echo=False).run())")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from neural_engine.runtime.watchdog import EXIT_REFUSED, LOG_NAME, Watchdog
+from neural_engine.show.watchdog import EXIT_REFUSED, LOG_NAME, Watchdog
 
 from ..hostile import ROOT, run_bounded
 
@@ -42,7 +42,7 @@ def _wait(predicate, seconds: float = 120.0) -> bool:
 
 GAME = """
 import os, sys, time
-from neural_engine.runtime.watchdog import tie_to_watchdog
+from neural_engine.show.watchdog import tie_to_watchdog
 tie_to_watchdog()
 open(sys.argv[1], "w").write(str(os.getpid()))
 time.sleep(600)
@@ -52,7 +52,7 @@ time.sleep(600)
 def test_the_game_dies_with_a_killed_watchdog(tmp_path):
     """Before: the game ran on as an orphan, and a restarted kiosk gave two games."""
     pid_file = tmp_path / "game.pid"
-    script = ("import sys\nfrom neural_engine.runtime.watchdog import Watchdog\n"
+    script = ("import sys\nfrom neural_engine.show.watchdog import Watchdog\n"
               f"Watchdog([sys.executable, '-c', {GAME!r}, {str(pid_file)!r}], "
               f"{str(tmp_path / 'logs')!r}, echo=False).run()")
     dog = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=ENV)
@@ -142,13 +142,13 @@ def test_an_endless_line_of_output_costs_the_watchdog_a_bounded_buffer(tmp_path)
     """Before: one 300 MB line raised the watchdog to 714 MB."""
     result = run_bounded(f"""
         import sys
-        from neural_engine.runtime.watchdog import Watchdog
+        from neural_engine.show.watchdog import Watchdog
         # (the child, under the same cap, writes its line a megabyte at a time)
         child = ("import sys\\nfor _ in range(300): sys.stdout.buffer.write(b'x' * (1 << 20))"
                  "\\nsys.stdout.buffer.write(b'\\\\nbye\\\\n')")
         dog = Watchdog([sys.executable, "-c", child], {str(tmp_path / 'logs')!r}, echo=False)
         sys.exit(dog.run())
-        """, imports="import neural_engine.runtime.watchdog", memory_mb=200)
+        """, imports="import neural_engine.show.watchdog", memory_mb=200)
     assert result.returncode == 0, result.stderr
     log = (tmp_path / "logs" / LOG_NAME).read_text()
     assert f"game: {'x' * 2000} … ({(300 << 20) - 2000} more bytes cut)" in log

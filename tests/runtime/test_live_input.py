@@ -11,8 +11,8 @@ from neural_engine.cli.main import main
 from neural_engine.games import load_spec
 from neural_engine.input.actions import IDLE
 from neural_engine.input.mapper import ActionMapper
+from neural_engine.packs.start import StartState
 from neural_engine.runtime.drivers import KeyboardDriver
-from neural_engine.runtime.frame_source import StartState
 from neural_engine.runtime.loop import GameLoop
 
 from .conftest import ScriptedDisplay, down

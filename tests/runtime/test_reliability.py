@@ -17,9 +17,9 @@ from neural_engine.cli import play
 from neural_engine.cli.play import main
 from neural_engine.games import load_spec
 from neural_engine.input.mapper import ActionMapper
+from neural_engine.packs.start import StartState
 from neural_engine.runtime import loop as loop_module
 from neural_engine.runtime.drivers import KeyboardDriver
-from neural_engine.runtime.frame_source import StartState
 from neural_engine.runtime.loop import GameLoop
 from neural_engine.runtime.recorder import Mp4Recorder
 

@@ -21,7 +21,7 @@ from neural_engine.model.world import WorldModel
 from neural_engine.packs import load_pack
 from neural_engine.runtime.drivers import KeyboardDriver
 from neural_engine.runtime.image_start import ImageStartSource
-from neural_engine.runtime.kiosk import KioskDirector
+from neural_engine.show.kiosk import KioskDirector
 from neural_engine.runtime.loop import GameLoop
 from neural_engine.sampler.stream import named_sampler
 

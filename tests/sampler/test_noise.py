@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from neural_engine.model.config import named_config
 from neural_engine.model.world import WorldModel
 from neural_engine.sampler.kv_cache import CacheShape
 from neural_engine.sampler.noise import GOLDEN, CounterNoise, mix32, mul32, row_keys
@@ -136,12 +135,8 @@ def test_a_pass_counter_wraps_at_two_to_the_31():
 
 # -- in the sampler ------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def model() -> WorldModel:
-    torch.manual_seed(0)
-    m = WorldModel(named_config("tiny", "maze", 64, 64, ACTIONS))
-    for p in m.parameters():
-        torch.nn.init.normal_(p, std=0.1)
-    return m.eval()
+def model(tiny_model) -> WorldModel:
+    return tiny_model(actions=ACTIONS)
 
 
 def start(model, seed):

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from neural_engine.errors import EngineError
-from neural_engine.model.config import named_config
 from neural_engine.model.world import WorldModel
 from neural_engine.sampler.kv_cache import unpack
 from neural_engine.sampler.stream import SAMPLERS, SamplerConfig, StreamSampler
@@ -12,14 +11,14 @@ from neural_engine.sampler.stream import SAMPLERS, SamplerConfig, StreamSampler
 ACTIONS = 8
 
 
-def random_model(dtype=torch.float32, seed=0, previous_frame=False, refiner=0) -> WorldModel:
-    """A tiny model with every weight random (adaLN-Zero would otherwise start as identity)."""
-    torch.manual_seed(seed)
-    model = WorldModel(named_config("tiny", "maze", 64, 64, ACTIONS,
-                                    previous_frame=previous_frame, refiner=refiner))
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.1)
-    return model.to(dtype).eval()
+@pytest.fixture
+def random_model(tiny_model):
+    """``random_model(dtype, seed, previous_frame, refiner)``: the shared tiny model with
+    every weight random (adaLN-Zero would otherwise start as identity)."""
+    def make(dtype=torch.float32, seed=0, previous_frame=False, refiner=0) -> WorldModel:
+        return tiny_model(actions=ACTIONS, seed=seed, dtype=dtype,
+                          previous_frame=previous_frame, refiner=refiner)
+    return make
 
 
 def context(model, frames=2, seed=1, dtype=torch.float32):
@@ -36,7 +35,8 @@ def action(i: int, dtype=torch.float32) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("previous_frame,refiner", [(False, 0), (True, 0), (True, 8), (False, 8)])
-def test_cached_passes_equal_uncached_attention_over_the_same_frames(previous_frame, refiner):
+def test_cached_passes_equal_uncached_attention_over_the_same_frames(previous_frame, refiner,
+                                                                    random_model):
     # with the predecessor path, the uncached reference shifts its own sequence: each
     # committed frame follows the one committed before it, the front window frame the
     # newest committed one, and every other window frame the (noisier) one ahead of it
@@ -92,7 +92,7 @@ def test_cached_passes_equal_uncached_attention_over_the_same_frames(previous_fr
     assert len(committed) == 5
 
 
-def test_same_seed_same_stream_and_seed_matters():
+def test_same_seed_same_stream_and_seed_matters(random_model):
     model = random_model()
     streams = []
     for seed in (3, 3, 4):
@@ -105,7 +105,7 @@ def test_same_seed_same_stream_and_seed_matters():
 
 
 @pytest.mark.parametrize("name", list(SAMPLERS))
-def test_each_named_sampler_runs(name):
+def test_each_named_sampler_runs(name, random_model):
     model = random_model()
     cfg = SAMPLERS[name]
     if name == "teacher":
@@ -119,7 +119,7 @@ def test_each_named_sampler_runs(name):
 
 
 @pytest.mark.parametrize("late", [False, True])
-def test_late_binding_hands_the_new_action_to_noisy_window_frames(late):
+def test_late_binding_hands_the_new_action_to_noisy_window_frames(late, random_model):
     model = random_model()
     cfg = SamplerConfig(window=4, sink=1, ring=8, late_binding=late, late_binding_threshold=0.3)
     sampler = StreamSampler(model.denoiser, model.schedule, cfg)
@@ -133,7 +133,8 @@ def test_late_binding_hands_the_new_action_to_noisy_window_frames(late):
     assert held == ([0.0, 1.0, 1.0, 1.0] if late else [0.0, 0.0, 0.0, 1.0])
 
 
-def test_memory_is_constant_over_2000_ticks():
+@pytest.mark.slow
+def test_memory_is_constant_over_2000_ticks(random_model):
     model = random_model()
     sampler = StreamSampler(model.denoiser, model.schedule, SAMPLERS["rolling"])
     sampler.reset(*context(model))
@@ -149,7 +150,28 @@ def test_memory_is_constant_over_2000_ticks():
     assert len(sampler.layout.cached_frames()) == 1 + 8
 
 
-def test_refuses_more_positions_than_trained():
+def test_refuses_more_positions_than_trained(random_model):
     model = random_model()
     with pytest.raises(EngineError, match="more than the 13 positions"):
         StreamSampler(model.denoiser, model.schedule, SamplerConfig(window=4, sink=2, ring=8))
+
+
+def test_named_samplers_fill_the_trained_positions_and_are_a_typed_choice():
+    import typing
+
+    from neural_engine.model.config import TRAINED_FRAMES
+    from neural_engine.sampler.kv_cache import CacheShape
+    from neural_engine.sampler.stream import SamplerName, fit_problem, named_sampler
+    from neural_engine.schema import SchemaError, fill
+
+    assert typing.get_args(SamplerName) == tuple(SAMPLERS)
+    for name, cfg in SAMPLERS.items():
+        assert CacheShape(cfg.sink, cfg.ring, cfg.window).positions == TRAINED_FRAMES, name
+        assert fit_problem(cfg, TRAINED_FRAMES) is None
+        assert fit_problem(named_sampler(name, max_frames=7), 7) is None
+    assert SamplerConfig() == SAMPLERS["rolling"]
+
+    from neural_engine.evaluation.settings import EvalSettings
+
+    with pytest.raises(SchemaError, match="'rollin' is not one of .*did you mean 'rolling'"):
+        fill(EvalSettings, {"samplers": ["rolling", "rollin"]})

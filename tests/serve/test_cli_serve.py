@@ -18,7 +18,7 @@ import torch
 from neural_engine.cli.main import build_parser, main
 from neural_engine.cli.serve import build_floor, build_rows
 from neural_engine.packs import ScenarioPack
-from neural_engine.runtime.frame_source import StartState
+from neural_engine.packs.start import StartState
 from neural_engine.serve.codec import make_codec
 from neural_engine.serve.server import Server
 

@@ -2,10 +2,10 @@
 
 import torch
 
+from neural_engine.data.clips import SimClips
 from neural_engine.games import load_game
 from neural_engine.training import trainer
 from neural_engine.training.autoencoder import AutoencoderStage, AutoencoderTraining
-from neural_engine.training.clips import SimClips
 
 CFG = AutoencoderTraining(size="tiny", batch=2, pool=4, episode_ticks=3, eval_worlds=1)
 

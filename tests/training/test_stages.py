@@ -14,7 +14,7 @@ from neural_engine.model.weights import load_autoencoder, load_world_model, save
 from neural_engine.model.world import WorldModel
 from neural_engine.training import trainer
 from neural_engine.training.autoencoder import AutoencoderStage, AutoencoderTraining
-from neural_engine.training.probe import ProbeStage, ProbeTraining
+from neural_engine.training.probe_stage import ProbeStage, ProbeTraining
 from neural_engine.training.rolling import RollingStage, RollingTraining
 from neural_engine.training.teacher import TeacherStage, TeacherTraining, learning_rate
 
@@ -27,6 +27,7 @@ def _run(stage, folder, steps):
     return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_ae_teacher_rolling_and_probe_chain(tmp_path):
     game = load_game("maze")
     ae = AutoencoderStage(game, AutoencoderTraining(size="tiny", batch=2, pool=2,
@@ -88,22 +89,24 @@ def test_teacher_learning_rate_warms_up_then_decays_to_its_floor():
     assert learning_rate(decayed, 10**6) == 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("refiner", [0, 8])
-def test_a_teacher_gains_the_predecessor_path_from_weights_without_it(tmp_path, refiner):
+def test_a_teacher_gains_the_predecessor_path_from_weights_without_it(tmp_path, refiner,
+                                                                      tiny_model):
     """Warm start: the new path (and the refiner) start closed, so the model answers
     exactly as before; training then opens them."""
     game = load_game("maze")
     spec = game.spec
-    torch.manual_seed(0)
-    plain = WorldModel(named_config("tiny", "maze", spec.height, spec.width, spec.actions.dim))
-    for p in plain.denoiser.parameters():
-        torch.nn.init.normal_(p, std=0.1)
+    plain = tiny_model(spec.height, spec.width, spec.actions.dim, randomize="denoiser")
     path = save_world_model(tmp_path / "plain.safetensors", plain, dtype=torch.float32)
     cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26, eval_profile="smoke",
                           eval_steps=2, previous_frame=True, previous_drop=0.5,
                           refiner=refiner)
     stage = TeacherStage(game, cfg, path, CPU, init=path)
-    assert stage.denoiser.prev_embed is not None
+    # the new path starts closed: its input projection is zero, the refiner's output too
+    assert stage.denoiser.prev_embed.weight.abs().sum() == 0
+    if refiner:
+        assert stage.denoiser.refiner.out.weight.abs().sum() == 0
     c = stage.model.config
     x = torch.randn(2, 5, *c.latent_shape)
     t, a, pos = torch.rand(2, 5), torch.rand(2, 5, spec.actions.dim), torch.arange(5)
@@ -136,13 +139,14 @@ def test_a_warm_start_cannot_drop_a_refiner_or_change_its_width(tmp_path):
             TeacherStage(game, cfg, path, CPU, init=path)
 
 
-def test_action_drop_gives_the_teacher_a_null_action_and_guidance_needs_it(tmp_path):
+@pytest.mark.slow
+def test_action_drop_gives_the_teacher_a_null_action_and_guidance_needs_it(tmp_path,
+                                                                           tiny_model):
     """A teacher trained with action_drop warm-starts from one without the null action,
     and only such a teacher can guide the distillation's real score."""
     game = load_game("maze")
     spec = game.spec
-    torch.manual_seed(0)
-    plain = WorldModel(named_config("tiny", "maze", spec.height, spec.width, spec.actions.dim))
+    plain = tiny_model(spec.height, spec.width, spec.actions.dim, std=None)
     path = save_world_model(tmp_path / "plain.safetensors", plain, dtype=torch.float32)
     with pytest.raises(EngineError, match="null action"):
         RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, guidance=2.0,
@@ -150,7 +154,7 @@ def test_action_drop_gives_the_teacher_a_null_action_and_guidance_needs_it(tmp_p
     cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26, action_drop=0.5,
                           eval_profile="smoke", eval_steps=2)
     stage = TeacherStage(game, cfg, path, CPU, init=path)
-    assert stage.denoiser.null_action is not None
+    assert stage.denoiser.null_action.shape == (stage.model.config.denoiser.dim,)
     _run(stage, tmp_path / "teacher", 2)
     # the guided distillation warm-starts from a student that has no null action (the
     # shipped one): everything it has is loaded, the null action stays the teacher's

@@ -10,7 +10,7 @@ pack again (a broken edit is reported and the old pack keeps playing), rebuildin
 the key bindings and, when the weights or sampler changed, the frame source.
 
 The director meets the loop's ``Director`` interface; it knows nothing about frames,
-the window or how the loop paces itself. ``runtime.kiosk`` builds on it.
+the window or how the loop paces itself. ``show.kiosk`` builds on it.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from collections.abc import Callable
 from neural_engine.errors import EngineError
 from neural_engine.input.mapper import ActionMapper
 from neural_engine.packs import ScenarioPack, load_pack
+from neural_engine.packs.start import StartState
 from neural_engine.packs.timeline import TimelineEvent
 from neural_engine.runtime.drivers import Driver, KeyboardDriver, TimelineDriver
-from neural_engine.runtime.frame_source import FrameSource, StartState
+from neural_engine.runtime.frame_source import FrameSource
 from neural_engine.runtime.image_start import ImageStartSource
 
 log = logging.getLogger("neural_engine.pack")

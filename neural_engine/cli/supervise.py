@@ -2,9 +2,9 @@
 
 ``supervise`` starts the play command again, with the same arguments (handed over as
 JSON in the environment, so nothing is re-parsed differently), under a
-``runtime.watchdog.Watchdog`` that restarts it when it crashes or hangs and writes
-rotated logs. ``child`` is that second process's entry point; it ends itself when the
-watchdog goes (``runtime.watchdog.tie_to_watchdog``). The pack was checked before the
+``show.watchdog.Watchdog`` that restarts it when it crashes or hangs and writes
+rotated logs. ``cli.play.kiosk_child`` is that second process's entry point; it ends itself when the
+watchdog goes (``show.watchdog.tie_to_watchdog``). The pack was checked before the
 watchdog starts, so a broken pack is a one-line error, not a restart loop; and a
 mistake only the child finds (say, ``--sampler`` against the weights) makes it exit
 with ``EXIT_REFUSED``, which ends the watchdog instead of restarting the game.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -23,12 +22,13 @@ from neural_engine.packs import ScenarioPack
 from neural_engine.packs.spec import KioskSettings
 
 ARGS_ENV = "NEURAL_ENGINE_PLAY_ARGS"
-CHILD = ("import sys; from neural_engine.cli.kiosk import child; sys.exit(child())")
+CHILD = ("import sys; from neural_engine.cli.play import kiosk_child; "
+         "sys.exit(kiosk_child())")
 
 
 def supervise(args: argparse.Namespace, pack: ScenarioPack | None) -> int:
     """Run the game as the watchdog's child until the operator's chord ends it."""
-    from neural_engine.runtime.watchdog import Watchdog
+    from neural_engine.show.watchdog import Watchdog
 
     if args.record:
         raise EngineError("--record: a kiosk runs for days; it does not record")
@@ -38,21 +38,3 @@ def supervise(args: argparse.Namespace, pack: ScenarioPack | None) -> int:
                    env={ARGS_ENV: json.dumps(values)}, hang_seconds=settings.hang_seconds)
     print(f"kiosk: watchdog running; logs in {Path(args.log_dir).resolve()}", file=sys.stderr)
     return dog.run()
-
-
-def child() -> int:
-    """The watchdog's child: the play command with the arguments it was handed."""
-    from neural_engine.runtime.watchdog import EXIT_REFUSED, tie_to_watchdog
-
-    tie_to_watchdog()
-    from neural_engine.cli.main import guarded
-    from neural_engine.cli.play import run
-
-    try:
-        args = argparse.Namespace(**json.loads(os.environ[ARGS_ENV]))
-    except (KeyError, ValueError, TypeError):
-        print(f"error: {ARGS_ENV} does not hold the play command's arguments",
-              file=sys.stderr)
-        return EXIT_REFUSED
-    code = guarded(run, args)
-    return EXIT_REFUSED if code == 1 else code

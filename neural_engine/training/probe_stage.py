@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from neural_engine.data.clips import SimClips, held_out_clips
 from neural_engine.evaluation.probe import MotionProbe, save_probe
 from neural_engine.games import Game
 from neural_engine.schema import bounds
-from neural_engine.training.clips import SimClips, held_out_clips
 from neural_engine.training.trainer import Distributed, wrap
 
 EXPORT_NAME = "probe.safetensors"

@@ -25,9 +25,10 @@ from neural_engine.evaluation.settings import profile
 from neural_engine.games import Game
 from neural_engine.model.weights import ASSETS_ROOT
 from neural_engine.model.world import WorldModel
+from neural_engine.sampler.stream import CONTEXT_FRAMES
 from neural_engine.video import write_png
 
-CONTEXT = 2                   # real frames a distillation rollout starts from
+CONTEXT = CONTEXT_FRAMES      # real frames a distillation rollout starts from
 
 
 class Validation:

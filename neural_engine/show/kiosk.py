@@ -14,7 +14,7 @@ ticks of game time so that they are exact and testable:
   (or to the start state when there is no timeline);
 - *operator chord*: the only way out. The loop runs locked (no Esc, no window close);
   holding every key of ``operator_chord`` together ends the run with exit code 0;
-- a *heartbeat* each second, so that the watchdog (``runtime.watchdog``) can tell a
+- a *heartbeat* each second, so that the watchdog (``show.watchdog``) can tell a
   hung game from a busy one.
 
 Every change of state is logged (logger ``neural_engine.kiosk``). The kiosk knows
@@ -28,10 +28,10 @@ import logging
 from neural_engine.input.actions import IDLE
 from neural_engine.input.keys import key_code
 from neural_engine.packs import ScenarioPack
-from neural_engine.runtime.director import MapperFactory, PackDirector, is_touch
+from neural_engine.packs.start import StartState
+from neural_engine.show.director import MapperFactory, PackDirector, is_touch
 from neural_engine.runtime.drivers import KeyboardDriver
-from neural_engine.runtime.frame_source import StartState
-from neural_engine.runtime.watchdog import Heartbeat
+from neural_engine.show.watchdog import Heartbeat
 
 log = logging.getLogger("neural_engine.kiosk")
 
