@@ -71,7 +71,7 @@ def build_stage(stage: str, game: Game, cfg, device: torch.device, folder: Path,
         return RollingStage(game, cfg, weights or _random_world_model(game, size, folder),
                             device, env)
     if stage == "probe":
-        from neural_engine.training.probe import ProbeStage
+        from neural_engine.training.probe_stage import ProbeStage
         return ProbeStage(game, cfg, device, env)
     raise ValueError(f"no training benchmark for stage {stage!r}")
 
