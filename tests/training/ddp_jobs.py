@@ -17,7 +17,8 @@ from pathlib import Path
 
 from neural_engine.cli.main import main
 from neural_engine.model import weights
-from neural_engine.training import checkpoint, clips, trainer
+from neural_engine.data import clips
+from neural_engine.training import checkpoint, trainer
 
 jobs = json.loads(Path(sys.argv[1]).read_text())
 log = Path(sys.argv[2])
