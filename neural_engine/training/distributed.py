@@ -19,6 +19,7 @@ It knows nothing about stages, checkpoints' layout or what is trained.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 from dataclasses import dataclass, field
@@ -73,7 +74,16 @@ def init_distributed() -> Distributed:
         dist.init_process_group("gloo", timeout=WAIT)
         control = None
     _joined = Distributed(dist.get_rank(), dist.get_world_size(), local, control)
+    atexit.register(_leave)
     return Distributed(_joined.rank, _joined.world, local, control)
+
+
+def _leave() -> None:
+    """Destroy the process groups before the interpreter exits: gloo's threads still
+    running at exit abort the process ("terminate called without an active exception",
+    exit -6), which torchrun reports as a failed rank."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def wrap(module: torch.nn.Module, env: Distributed) -> torch.nn.Module:

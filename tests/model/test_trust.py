@@ -188,8 +188,11 @@ def test_a_missing_manifest_is_an_error_not_the_simulator(assets, capsys):
 def test_the_shipped_weights_pass_every_check():
     config, _ = check_weights(shipped_weights("maze"))
     assert config.game == "maze"
+    # the teacher is the training chain's checkpoint, checked like the weights that play
     assert set(verify_manifest(shipped_weights("maze").parent)) == {
-        "probe.safetensors", "world_model.safetensors"}
+        "probe.safetensors", "world_model.safetensors", "teacher.safetensors"}
+    teacher, _ = check_weights(shipped_weights("maze").parent / "teacher.safetensors")
+    assert teacher.denoiser == config.denoiser
 
 
 def test_an_autoencoder_file_is_checked_like_a_world_model(tmp_path):
