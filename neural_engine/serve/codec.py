@@ -46,24 +46,23 @@ def _raw(frame: np.ndarray) -> bytes:
     return np.ascontiguousarray(frame, dtype=np.uint8).tobytes()
 
 
-def _png(level: int) -> Callable[[np.ndarray], bytes]:
+def _pillow_encoder(kind: str, **options) -> Callable[[np.ndarray], bytes]:
+    """A frame encoder through Pillow: ``kind`` "PNG" or "JPEG" with its save options."""
     image_type = _pillow()
 
     def encode(frame: np.ndarray) -> bytes:
         out = io.BytesIO()
-        image_type.fromarray(frame).save(out, "PNG", compress_level=level)
+        image_type.fromarray(frame).save(out, kind, **options)
         return out.getvalue()
     return encode
+
+
+def _png(level: int) -> Callable[[np.ndarray], bytes]:
+    return _pillow_encoder("PNG", compress_level=level)
 
 
 def _jpeg(quality: int) -> Callable[[np.ndarray], bytes]:
-    image_type = _pillow()
-
-    def encode(frame: np.ndarray) -> bytes:
-        out = io.BytesIO()
-        image_type.fromarray(frame).save(out, "JPEG", quality=quality)
-        return out.getvalue()
-    return encode
+    return _pillow_encoder("JPEG", quality=quality)
 
 
 CODECS = ("png", "jpeg", "raw")
