@@ -83,8 +83,10 @@ class RollingTraining:
     training_agent: bool = False
     # torch.compile the scorers' forwards (the frozen teacher, the critic) on CUDA: eager,
     # they are hundreds of small launches each (the step is 88 % host gaps); the history
-    # they see has one of a few lengths, each compiled once
-    compile: bool = True
+    # they see has one of a few lengths, each compiled once. Off until the training bench
+    # has measured it (`bench --train rolling --variant compile=true`): its compile time
+    # comes out of a call's few minutes of training
+    compile: bool = False
     eval_profile: Literal["quick", "cpu", "smoke", "full"] = "quick"   # validation
 
 
