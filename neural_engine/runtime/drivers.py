@@ -126,3 +126,9 @@ class AgentDriver:
         vector = self.agent.act(self.sim)   # (1, A)
         self.sim.step(vector)
         return self.space.decode(vector[0])
+
+
+def timeline_start(pack, driver: TimelineDriver | None) -> StartState:
+    """Where ``pack``'s world starts under its timeline ``driver`` (the start state the
+    timeline names; the pack's default start without a timeline)."""
+    return pack.start_state(driver.timeline.start if driver is not None else None)

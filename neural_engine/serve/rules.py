@@ -31,7 +31,7 @@ from neural_engine.input.actions import IDLE, Action
 from neural_engine.packs import ScenarioPack
 from neural_engine.packs.start import StartState
 from neural_engine.packs.timeline import TimelineEvent
-from neural_engine.runtime.drivers import TimelineDriver
+from neural_engine.runtime.drivers import TimelineDriver, timeline_start
 
 SESSION_OVER_SECONDS = 4.0
 
@@ -83,8 +83,7 @@ class SeatRules:
     # -- where the row stands ------------------------------------------------------
     @property
     def timeline_start(self) -> StartState:
-        name = self.timeline.timeline.start if self.timeline is not None else None
-        return self.pack.start_state(name)
+        return timeline_start(self.pack, self.timeline)
 
     @property
     def start(self) -> StartState:

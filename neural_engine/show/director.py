@@ -23,7 +23,8 @@ from neural_engine.input.mapper import ActionMapper
 from neural_engine.packs import ScenarioPack, load_pack
 from neural_engine.packs.start import StartState
 from neural_engine.packs.timeline import TimelineEvent
-from neural_engine.runtime.drivers import Driver, KeyboardDriver, TimelineDriver
+from neural_engine.runtime.drivers import (Driver, KeyboardDriver, TimelineDriver,
+                                           timeline_start)
 from neural_engine.runtime.frame_source import FrameSource
 from neural_engine.runtime.image_start import ImageStartSource
 
@@ -84,8 +85,7 @@ class PackDirector:
     # -- what the loop starts with ------------------------------------------------
     @property
     def timeline_start(self) -> StartState:
-        name = self.timeline.timeline.start if self.timeline is not None else None
-        return self.pack.start_state(name)
+        return timeline_start(self.pack, self.timeline)
 
     @property
     def start(self) -> StartState:
