@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -163,7 +164,9 @@ class Browser:
         while not (active.is_file() and len(active.read_text().split()) >= 2):
             if process.poll() is not None or asyncio.get_running_loop().time() > deadline:
                 process.kill()
-                profile.cleanup()
+                process.wait()
+                _end_group(process)
+                shutil.rmtree(profile.name, ignore_errors=True)
                 raise EngineError(f"chromium did not start ({binary}, exit {process.poll()})")
             await asyncio.sleep(0.05)
         port = int(active.read_text().split()[0])
@@ -195,4 +198,22 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.profile.cleanup()
+        # chromium's helpers (renderer, crash handler) live in the process group the
+        # launch opened and may still be writing the profile after the browser exits:
+        # end them all before the profile goes, or its removal races their writes.
+        _end_group(self.process)
+        for _ in range(20):
+            try:
+                self.profile.cleanup()
+                return
+            except OSError:
+                await asyncio.sleep(0.1)
+        shutil.rmtree(self.profile.name, ignore_errors=True)
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    """Kill what is left of the process group a launch opened (its helpers)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
