@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from neural_engine.errors import EngineError, escape_controls
 
-COMMANDS = ("play", "datagen", "train", "eval", "bench", "validate", "serve")
+COMMANDS = ("play", "datagen", "train", "eval", "bench", "validate", "serve", "ship")
 
 
 def _module(name: str):

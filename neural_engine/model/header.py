@@ -30,6 +30,8 @@ ITEM_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2,
               "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8}
 # The dtypes the engine writes its weights in.
 FLOAT_DTYPES = ("F16", "BF16", "F32")
+# The companion of a matrix stored in 8 bits (neural_engine.model.quantize).
+SCALE_SUFFIX = "::scale"
 
 
 @dataclass(frozen=True)
@@ -129,20 +131,30 @@ def tensor_problems(header: Header, expected: dict[str, tuple[tuple[int, ...], b
                     ) -> list[str]:
     """What differs between the file's tensors and ``expected`` (name → (shape, whether
     it is floating point)): missing, unexpected, wrong shape, a dtype the engine does
-    not write. Integer tensors must be stored as I64, floating ones in FLOAT_DTYPES."""
+    not write. Integer tensors must be stored as I64, floating ones in FLOAT_DTYPES or,
+    with two or more dims, as I8 beside their row scales (``neural_engine.model.quantize``)."""
     problems = []
+    companions = set()
     for name, (shape, floating) in expected.items():
         entry = header.tensors.get(name)
+        scale = header.tensors.get(name + SCALE_SUFFIX)
         if entry is None:
             problems.append(f"missing tensor {name}")
         elif entry.shape != tuple(shape):
             problems.append(f"tensor {name} has shape {entry.shape}, the configuration "
                             f"needs {tuple(shape)}")
+        elif floating and entry.dtype == "I8" and len(shape) >= 2:
+            companions.add(name + SCALE_SUFFIX)
+            if scale is None:
+                problems.append(f"tensor {name} is I8 without its {SCALE_SUFFIX} tensor")
+            elif scale.dtype not in FLOAT_DTYPES or scale.shape != (shape[0],):
+                problems.append(f"tensor {name}{SCALE_SUFFIX} must be a floating tensor "
+                                f"of shape ({shape[0]},)")
         elif floating and entry.dtype not in FLOAT_DTYPES:
             problems.append(f"tensor {name} is {entry.dtype}; weights are "
                             f"{', '.join(FLOAT_DTYPES)}")
         elif not floating and entry.dtype != "I64":
             problems.append(f"tensor {name} is {entry.dtype}, not I64")
     problems += [f"unexpected tensor {n[:80]!r}" for n in sorted(set(header.tensors)
-                                                                  - set(expected))]
+                                                                  - set(expected) - companions)]
     return problems

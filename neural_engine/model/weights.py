@@ -28,6 +28,7 @@ from neural_engine.files import publish
 from neural_engine.model.config import (PARAMETER_HEADROOM, WorldModelConfig, largest_config,
                                         size_problems)
 from neural_engine.model.header import Header, read_header, tensor_problems
+from neural_engine.model.quantize import quantize_state, read_tensors
 from neural_engine.model.world import WorldModel
 
 FORMAT = "neural-engine/world-model/1"
@@ -57,11 +58,15 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str
 
 
 def save_world_model(path: str | Path, model: WorldModel, dtype: torch.dtype = torch.float16,
-                     info: dict[str, Any] | None = None) -> Path:
-    """Write the model's weights (floating tensors cast to ``dtype``) with its config."""
+                     info: dict[str, Any] | None = None, int8: bool = False) -> Path:
+    """Write the model's weights (floating tensors cast to ``dtype``) with its config;
+    ``int8``: its weight matrices in 8 bits with a scale per row (``model.quantize``)."""
     path = Path(path)
-    tensors = {k: v.to(dtype) if v.is_floating_point() else v
-               for k, v in model.state_dict().items()}
+    state = model.state_dict()
+    if int8:
+        tensors = quantize_state(state, {n for n, _ in model.named_parameters()}, dtype)
+    else:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     metadata = {"format": FORMAT, "config": json.dumps(schema.to_dict(model.config)),
                 "info": json.dumps(info or {})}
     atomic_save(tensors, path, metadata)
@@ -135,11 +140,9 @@ def load_world_model(path: str | Path, device: torch.device | str = "cpu",
     path = Path(path)
     config, _ = check_weights(path)
     model = WorldModel(config)
-    tensors = {}
     try:
         with safe_open(str(path), framework="pt") as f:
-            for name in model.state_dict():
-                tensors[name] = f.get_tensor(name)
+            tensors = read_tensors(f, model.state_dict())
     except (SafetensorError, OSError) as exc:
         raise EngineError(f"corrupt weights file ({exc})", where=str(path)) from None
     bad = [n for n, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
@@ -285,7 +288,7 @@ def load_autoencoder(path: str | Path, device: torch.device | str = "cpu"):
     model = Autoencoder(cfg)
     try:
         with safe_open(str(path), framework="pt") as f:
-            model.load_state_dict({n: f.get_tensor(n) for n in state})
+            model.load_state_dict(read_tensors(f, state))
     except (SafetensorError, OSError) as exc:
         raise EngineError(f"corrupt weights file ({exc})", where=str(path)) from None
     return model.to(device)

@@ -1,0 +1,146 @@
+"""Shipping a game's trained weights: ``assets/<game>/``, its manifest, the shared budget.
+
+``ship`` takes what training wrote (the student, the probe, optionally the teacher as
+the next run's warm start), checks each file the way loading will, rewrites it in the
+precision it ships in (the student in fp16 or 8 bits, the probe in fp16, the teacher in
+bf16), writes ``manifest.json`` with every file's sha256, the training info the weights
+carry and what the caller adds, and checks that every game's shipped files together
+stay within ``ASSET_BUDGET``. It builds the new folder beside the old one and swaps it
+in only when everything holds, so a refused or interrupted ship leaves the game's
+shipped weights as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from neural_engine.errors import EngineError
+from neural_engine.model import weights as stored
+from neural_engine.model.weights import (WEIGHTS_NAME, load_world_model, read_config,
+                                         save_world_model, verify_manifest, write_manifest)
+
+# Every game's shipped files together (the product's limit for the repository).
+ASSET_BUDGET = 40 << 20
+PROBE_NAME = "probe.safetensors"
+TEACHER_NAME = "teacher.safetensors"
+Precision = Literal["fp16", "int8"]
+
+
+def shipped_bytes(root: Path | None = None, leaving_out: str | None = None) -> int:
+    """Bytes of every game's shipped files under ``root`` (``assets/``), but
+    ``leaving_out``'s."""
+    root = stored.ASSETS_ROOT if root is None else root
+    if not root.is_dir():
+        return 0
+    return sum(p.stat().st_size for game in root.iterdir()
+               if game.is_dir() and not game.name.startswith(".") and game.name != leaving_out
+               for p in game.iterdir() if p.is_file())
+
+
+def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | None = None,
+         precision: Precision = "fp16", sampler: str = "rolling",
+         info: dict[str, Any] | None = None, root: Path | None = None) -> Path:
+    """Write ``root/<game>/`` (``assets/<game>/``) from training's outputs; returns the
+    folder."""
+    from neural_engine.evaluation.probe import load_probe, save_probe
+
+    root = stored.ASSETS_ROOT if root is None else root
+    if precision not in ("fp16", "int8"):
+        raise EngineError(f"precision {precision!r}: fp16 or int8")
+    model = load_world_model(weights)
+    if model.config.game != game:
+        raise EngineError(f"weights are for game {model.config.game!r}, not {game!r}",
+                          where=str(weights))
+    _, trained = read_config(weights)
+    records: dict[str, Any] = {WEIGHTS_NAME: {"from": str(weights), "precision": precision,
+                                              "training": trained}}
+    teacher_model = None
+    if teacher is not None:
+        teacher_model = load_world_model(teacher)
+        if teacher_model.config.game != game:
+            raise EngineError(f"a teacher for game {teacher_model.config.game!r}, not "
+                              f"{game!r}", where=str(teacher))
+        records[TEACHER_NAME] = {"from": str(teacher), "precision": "bf16",
+                                 "training": read_config(teacher)[1],
+                                 "use": "the next distillation's score and the next teacher "
+                                        "run's warm start; not used to play"}
+    probe_model = None
+    if probe is not None:
+        from neural_engine.games import load_spec
+
+        scales = tuple(m.scale for m in load_spec(game).control.motion)
+        probe_model = load_probe(probe, scales=scales)
+        records[PROBE_NAME] = {"from": str(probe), "precision": "fp16",
+                               "use": "the action-control probe neural-engine eval reads; "
+                                      "not part of the world model"}
+
+    final, staging = root / game, root / f".{game}.new"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as exc:
+        raise EngineError(f"cannot write: {exc.strerror or exc}", where=str(staging)) from None
+    try:
+        save_world_model(staging / WEIGHTS_NAME, model, dtype=torch.float16,
+                         info=trained, int8=precision == "int8")
+        if teacher_model is not None:
+            save_world_model(staging / TEACHER_NAME, teacher_model, dtype=torch.bfloat16,
+                             info=records[TEACHER_NAME]["training"])
+        if probe_model is not None:
+            save_probe(staging / PROBE_NAME, probe_model.half(), _probe_info(probe))
+        write_manifest(staging, {"game": game, "sampler": sampler, "shipped": records,
+                                 **(info or {})})
+        total = shipped_bytes(root, leaving_out=game) + shipped_bytes_of(staging)
+        if total > ASSET_BUDGET:
+            raise EngineError(
+                f"every game's shipped files would take {total / 2**20:.1f} MiB, more than "
+                f"the {ASSET_BUDGET >> 20} MiB budget (this game's: "
+                f"{shipped_bytes_of(staging) / 2**20:.1f} MiB); ship in int8, leave out the "
+                "teacher, or train a smaller model", where=str(final))
+        verify_manifest(staging)
+        load_world_model(staging / WEIGHTS_NAME)
+        _swap(staging, final)
+    except OSError as exc:
+        raise EngineError(f"cannot write: {exc.strerror or exc}", where=str(final)) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def shipped_bytes_of(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+def _probe_info(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        try:
+            info = json.loads((f.metadata() or {}).get("info", "{}"))
+        except (ValueError, RecursionError):
+            info = {}
+    return info if isinstance(info, dict) else {}
+
+
+def _swap(staging: Path, final: Path) -> None:
+    """Put ``staging`` where ``final`` is; the old folder goes only once the new one is
+    in place (a crash between the two renames leaves the old one beside, not lost)."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    try:
+        os.replace(staging, final)
+    except OSError:
+        if old.exists():
+            os.replace(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+

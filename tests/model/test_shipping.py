@@ -1,0 +1,118 @@
+"""`neural-engine ship`: training's outputs into assets/<game>/, checked, within budget."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from neural_engine.cli.main import main
+from neural_engine.errors import EngineError
+from neural_engine.evaluation.probe import MotionProbe, load_probe, save_probe
+from neural_engine.games import load_spec
+from neural_engine.model import weights as weights_module
+from neural_engine.model.shipping import ASSET_BUDGET, ship, shipped_bytes
+from neural_engine.model.weights import load_world_model, shipped_weights, verify_manifest
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    root = tmp_path / "assets"
+    monkeypatch.setattr(weights_module, "ASSETS_ROOT", root)
+    return root
+
+
+@pytest.fixture
+def probe_file(tmp_path):
+    torch.manual_seed(0)
+    scales = tuple(m.scale for m in load_spec("maze").control.motion)
+    path = tmp_path / "probe.safetensors"
+    save_probe(path, MotionProbe(scales, 8), {"steps": 12})
+    return path
+
+
+def test_a_shipped_game_loads_and_says_what_it_is(root, tiny_weights, probe_file):
+    folder = ship("maze", tiny_weights, probe=probe_file, teacher=tiny_weights,
+                  precision="int8", info={"evaluation": {"held_turn": 0.5}})
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.json", "probe.safetensors", "teacher.safetensors", "world_model.safetensors"]
+    verify_manifest(folder)
+    assert shipped_weights("maze") == folder / "world_model.safetensors"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["game"] == "maze" and manifest["sampler"] == "rolling"
+    assert manifest["evaluation"] == {"held_turn": 0.5}
+    assert manifest["shipped"]["world_model.safetensors"]["precision"] == "int8"
+    assert manifest["shipped"]["probe.safetensors"]["precision"] == "fp16"
+    # the student in 8 bits is smaller than the teacher beside it, and loads close to it
+    assert (folder / "world_model.safetensors").stat().st_size < \
+        0.8 * (folder / "teacher.safetensors").stat().st_size
+    student, teacher = (load_world_model(folder / n) for n in ("world_model.safetensors",
+                                                               "teacher.safetensors"))
+    w = dict(teacher.named_parameters())
+    for name, p in student.named_parameters():
+        assert (p - w[name]).norm() <= 0.02 * w[name].norm() + 1e-6, name
+    original = load_probe(probe_file)
+    shipped = load_probe(folder / "probe.safetensors")
+    for a, b in zip(original.parameters(), shipped.parameters()):
+        assert torch.allclose(a, b, atol=1e-3, rtol=1e-3)
+
+
+def test_shipping_again_replaces_the_folder_whole(root, tiny_weights, probe_file):
+    ship("maze", tiny_weights, probe=probe_file, teacher=tiny_weights)
+    folder = ship("maze", tiny_weights)
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json",
+                                                        "world_model.safetensors"]
+    assert [p.name for p in root.iterdir()] == ["maze"]        # no staging left behind
+
+
+def test_past_the_budget_nothing_changes(root, tiny_weights, probe_file):
+    folder = ship("maze", tiny_weights, probe=probe_file)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    other = root / "dungeon"
+    other.mkdir()
+    with open(other / "world_model.safetensors", "wb") as f:     # sparse: no disk used
+        f.truncate(ASSET_BUDGET - 1000)
+    with pytest.raises(EngineError, match="40 MiB budget"):
+        ship("maze", tiny_weights, probe=probe_file, teacher=tiny_weights)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in root.iterdir()) == ["dungeon", "maze"]
+
+
+def test_weights_of_another_game_are_refused(root, tmp_path, tiny_model):
+    from neural_engine.model.config import named_config
+    from neural_engine.model.weights import save_world_model
+    from neural_engine.model.world import WorldModel
+
+    spec = load_spec("dungeon")
+    model = WorldModel(named_config("tiny", "dungeon", spec.height, spec.width,
+                                    spec.actions.dim))
+    path = save_world_model(tmp_path / "d.safetensors", model)
+    with pytest.raises(EngineError, match="for game 'dungeon', not 'maze'"):
+        ship("maze", path)
+    assert not root.exists() or not any(root.iterdir())
+
+
+@pytest.mark.parametrize("text, message", [("[1, 2]", "JSON table"), ("{", "not JSON"),
+                                           ('{"files": 1}', "manifest's own keys")])
+def test_the_command_refuses_a_bad_info_file_in_one_line(root, tmp_path, tiny_weights, capsys,
+                                                         text, message):
+    info = tmp_path / "info.json"
+    info.write_text(text)
+    code = main(["ship", "--game", "maze", "--weights", str(tiny_weights),
+                 "--info", str(info)])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert not (root / "maze").exists()
+
+
+def test_the_command_ships_and_reports_the_budget(root, tiny_weights, capsys):
+    assert main(["ship", "--game", "maze", "--weights", str(tiny_weights),
+                 "--precision", "int8"]) == 0
+    out = capsys.readouterr().out
+    assert "shipped" in out and "of 40 MiB" in out
+    assert shipped_weights("maze") is not None
+
+
+def test_the_repository_s_shipped_weights_fit_the_budget():
+    assert shipped_bytes() <= ASSET_BUDGET
