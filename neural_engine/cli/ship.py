@@ -34,6 +34,9 @@ def add_parser(sub) -> None:
     p.add_argument("--precision", choices=("fp16", "int8"), default="fp16",
                    help="the world model's weight matrices in fp16, or in 8 bits with a "
                         "scale per row (half the bytes)")
+    p.add_argument("--teacher-precision", choices=("bf16", "int8"), default="bf16",
+                   help="the teacher in bf16, or in 8 bits (a warm start and a score a "
+                        "fraction of a percent off, in half the bytes)")
     p.add_argument("--sampler", default="rolling", help="the sampler the weights play with")
     p.add_argument("--info", type=Path, default=None,
                    help="a JSON table added to the manifest (training, evaluation, gates)")
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     load_spec(args.game)
     named_sampler(args.sampler)
     folder = ship(args.game, args.weights, probe=args.probe, teacher=args.teacher,
-                  precision=args.precision, sampler=args.sampler, info=_info(args.info))
+                  precision=args.precision,
+                  teacher_precision=args.teacher_precision, sampler=args.sampler, info=_info(args.info))
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     print(f"shipped {folder} ({size / 2**20:.1f} MiB; every game's shipped files "
           f"{shipped_bytes() / 2**20:.1f} of 40 MiB)")

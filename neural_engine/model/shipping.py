@@ -3,7 +3,7 @@
 ``ship`` takes what training wrote (the student, the probe, optionally the teacher as
 the next run's warm start), checks each file the way loading will, rewrites it in the
 precision it ships in (the student in fp16 or 8 bits, the probe in fp16, the teacher in
-bf16), writes ``manifest.json`` with every file's sha256, the training info the weights
+bf16 or 8 bits), writes ``manifest.json`` with every file's sha256, the training info the weights
 carry and what the caller adds, and checks that every game's shipped files together
 stay within ``ASSET_BUDGET``. It builds the new folder beside the old one and swaps it
 in only when everything holds, so a refused or interrupted ship leaves the game's
@@ -44,7 +44,8 @@ def shipped_bytes(root: Path | None = None, leaving_out: str | None = None) -> i
 
 
 def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | None = None,
-         precision: Precision = "fp16", sampler: str = "rolling",
+         precision: Precision = "fp16", teacher_precision: str = "bf16",
+         sampler: str = "rolling",
          info: dict[str, Any] | None = None, root: Path | None = None) -> Path:
     """Write ``root/<game>/`` (``assets/<game>/``) from training's outputs; returns the
     folder."""
@@ -53,6 +54,8 @@ def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | No
     root = stored.ASSETS_ROOT if root is None else root
     if precision not in ("fp16", "int8"):
         raise EngineError(f"precision {precision!r}: fp16 or int8")
+    if teacher_precision not in ("bf16", "int8"):
+        raise EngineError(f"teacher precision {teacher_precision!r}: bf16 or int8")
     model = load_world_model(weights)
     if model.config.game != game:
         raise EngineError(f"weights are for game {model.config.game!r}, not {game!r}",
@@ -66,7 +69,7 @@ def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | No
         if teacher_model.config.game != game:
             raise EngineError(f"a teacher for game {teacher_model.config.game!r}, not "
                               f"{game!r}", where=str(teacher))
-        records[TEACHER_NAME] = {"from": str(teacher), "precision": "bf16",
+        records[TEACHER_NAME] = {"from": str(teacher), "precision": teacher_precision,
                                  "training": read_config(teacher)[1],
                                  "use": "the next distillation's score and the next teacher "
                                         "run's warm start; not used to play"}
@@ -92,7 +95,8 @@ def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | No
                          info=trained, int8=precision == "int8")
         if teacher_model is not None:
             save_world_model(staging / TEACHER_NAME, teacher_model, dtype=torch.bfloat16,
-                             info=records[TEACHER_NAME]["training"])
+                             info=records[TEACHER_NAME]["training"],
+                             int8=teacher_precision == "int8")
         if probe_model is not None:
             save_probe(staging / PROBE_NAME, probe_model.half(), _probe_info(probe))
         write_manifest(staging, {"game": game, "sampler": sampler, "shipped": records,

@@ -116,3 +116,14 @@ def test_the_command_ships_and_reports_the_budget(root, tiny_weights, capsys):
 
 def test_the_repository_s_shipped_weights_fit_the_budget():
     assert shipped_bytes() <= ASSET_BUDGET
+
+
+def test_the_teacher_may_ship_in_8_bits_too(root, tiny_weights):
+    from safetensors.torch import load_file
+
+    folder = ship("maze", tiny_weights, teacher=tiny_weights, teacher_precision="int8")
+    stored = load_file(folder / "teacher.safetensors")
+    assert any(t.dtype == torch.int8 for t in stored.values())
+    assert json.loads((folder / "manifest.json").read_text())[
+        "shipped"]["teacher.safetensors"]["precision"] == "int8"
+    load_world_model(folder / "teacher.safetensors")
