@@ -167,3 +167,41 @@ def test_action_drop_gives_the_teacher_a_null_action_and_guidance_needs_it(tmp_p
                        plain.denoiser.state_dict()["blocks.0.attn.qkv.weight"])
     lines = _run(guided, tmp_path / "rolling", 2)
     assert any(m["kind"] == "train" and math.isfinite(m["dmd"]) for m in lines)
+
+
+def test_the_teachers_attention_is_a_typed_choice_refused_at_the_edge():
+    from neural_engine.cli.train import stage_config
+    from neural_engine.schema import SchemaError
+
+    assert stage_config("teacher", None, []).attention == "sdpa"
+    assert stage_config("teacher", None, ["attention=flex"]).attention == "flex"
+    with pytest.raises(SchemaError, match="'flax' is not one of .*did you mean 'flex'"):
+        stage_config("teacher", None, ["attention=flax"])
+
+
+@pytest.mark.slow
+def test_a_teacher_step_is_the_same_with_every_attention(tmp_path, tiny_model):
+    """Same seeds, same clip: one SDPA per frame gives the dense mask's loss and
+    gradients; FlexAttention, off the GPU, trains with the dense mask."""
+    game = load_game("maze")
+    spec = game.spec
+    path = save_world_model(tmp_path / "tiny.safetensors",
+                            tiny_model(spec.height, spec.width, spec.actions.dim),
+                            dtype=torch.float32)
+    steps = {}
+    for kind in ("sdpa", "frames", "flex"):
+        cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26,
+                              previous_frame=True, action_drop=0.5, attention=kind)
+        stage = TeacherStage(game, cfg, path, CPU, seed=3)
+        torch.manual_seed(5)
+        loss = stage.train_step(0)["loss"]
+        steps[kind] = stage.attention.kind, loss, [p.grad for p in stage.denoiser.parameters()]
+    assert [steps[k][0] for k in ("sdpa", "frames", "flex")] == ["sdpa", "frames", "sdpa"]
+    _, loss, grads = steps["sdpa"]
+    for kind in ("frames", "flex"):
+        assert torch.allclose(steps[kind][1], loss, rtol=1e-6), kind
+        for a, b in zip(steps[kind][2], grads):
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert torch.allclose(a, b, atol=1e-6, rtol=1e-4), kind
+
