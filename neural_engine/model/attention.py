@@ -17,7 +17,7 @@ compute the same softmax(q·kᵀ/√hd)·v over the same keys:
   the later tokens of a query's own frame, and SDPA's causal masks have no block form.)
 - ``"flex"``: FlexAttention with a ``BlockMask`` made once from the frame mask: tiles
   the mask hides entirely are skipped, tiles it keeps entirely run without the mask,
-  only the tiles across a frame boundary look it up. On CUDA it runs the compiled
+  only the tiles it cuts (and those cut by the sequence's end) look it up. On CUDA it runs the compiled
   (Triton) kernel; its eager form, on the CPU, has no backward pass (``flex_available``).
 
 This module knows nothing about the model, the schedule or the streaming cache (the
@@ -39,7 +39,8 @@ from neural_engine.model.dispatch import token_mask
 AttentionKind = Literal["sdpa", "frames", "flex"]
 ATTENTION_KINDS: tuple[str, ...] = typing.get_args(AttentionKind)
 # FlexAttention's tile of the block mask (its default): with 64 tokens a frame, a tile
-# holds two frames, so only the diagonal tiles are partly masked.
+# holds two frames, so of the block-causal tiles only the diagonal ones are cut (and,
+# with an odd number of frames, the last row, which runs past the sequence's end).
 FLEX_BLOCK = 128
 
 
