@@ -34,6 +34,12 @@ class Action:
 IDLE = Action()
 
 
+def pressed(actions: torch.Tensor) -> torch.Tensor:
+    """(..., A) action vectors → (...,) bool: a button held or the mouse moved. The
+    no-op (``IDLE``: nothing held, no motion) is the zero vector."""
+    return actions.ne(0).any(-1)
+
+
 @dataclass(frozen=True)
 class ActionSpace:
     """The buttons and mouse axes of one game, in the order the models see them."""

@@ -30,7 +30,10 @@ starts at zero, so a model without it warm-starts exactly.
 
 Attention runs in one of two ways:
 - uncached (training): the keys are the tokens of this call, and a frame-level
-  boolean mask (F, F) says which frame may look at which;
+  boolean mask (F, F) says which frame may look at which; a caller whose mask never
+  changes prepares it once as a ``FrameAttention`` (``frame_attention``), which also
+  names how it runs (``model/attention.py``: SDPA's dense mask, one unmasked call per
+  frame, or FlexAttention's block mask; the same numbers);
 - cached (streaming): each layer first writes this call's keys and values into the
   sampler's preallocated buffers at the given token slots (per row: every row of the
   batch is a stream of its own, at its own time positions), then attends over the
@@ -52,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neural_engine.model.attention import AttentionKind, FrameAttention
 from neural_engine.model.config import WorldModelConfig
 from neural_engine.model.dispatch import (gated_residual_norm, modulated_norm, norm_rotate,
                                           stream_attention, token_mask)
@@ -123,13 +127,16 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                mask: torch.Tensor | None, cache: CachedKV | None, layer: int) -> torch.Tensor:
+                mask: FrameAttention | torch.Tensor | None, cache: CachedKV | None,
+                layer: int) -> torch.Tensor:
+        """mask: uncached, the ``FrameAttention`` (None: every token sees every token);
+        cached, the token-level mask of the PyTorch backend (None: built from the cache's)."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         if cache is None:                                          # q, k, v (B, H, N, hd)
             q = norm_rotate(q, self.q_norm.weight, cos, sin)
             k = norm_rotate(k, self.k_norm.weight, cos, sin)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            out = F.scaled_dot_product_attention(q, k, v) if mask is None else mask(q, k, v)
         else:
             q = norm_rotate(q, self.q_norm.weight, cos, sin, cache.backend)
             k = norm_rotate(k, self.k_norm.weight, None, None, cache.backend)
@@ -289,9 +296,16 @@ class Denoiser(nn.Module):
         """Frame-level (..., Fq, Fk) bool → token-level (..., Fq·P, Fk·P)."""
         return token_mask(frame_mask, self.rows * self.cols)
 
+    def frame_attention(self, frame_mask: torch.Tensor, kind: AttentionKind = "sdpa"
+                        ) -> FrameAttention:
+        """The uncached attention under ``frame_mask`` (Fq, Fk) bool, prepared once, for
+        callers whose mask never changes; ``kind``: ``attention.ATTENTION_KINDS``."""
+        return FrameAttention(frame_mask, self.rows * self.cols, kind)
+
     # -- forward -----------------------------------------------------------------
     def forward(self, x: torch.Tensor, t: torch.Tensor, actions: torch.Tensor,
-                time_pos: torch.Tensor, frame_mask: torch.Tensor | None = None,
+                time_pos: torch.Tensor,
+                frame_mask: torch.Tensor | FrameAttention | None = None,
                 cache: CachedKV | None = None,
                 prev: tuple[torch.Tensor, torch.Tensor] | None = None,
                 rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -299,8 +313,9 @@ class Denoiser(nn.Module):
         """x (B, F, C, h, w), t (B, F), actions (B, F, A), time_pos (F,) or (B, F) → v like x.
 
         Uncached: ``frame_mask`` (F, F) bool says which frames each frame attends to
-        (None: all). Cached: ``cache`` carries the buffers, the frame-level mask of
-        every row and the kernel backend. ``prev``: each frame's predecessor, latents
+        (None: all), or is that mask prepared once as a ``FrameAttention``. Cached:
+        ``cache`` carries the buffers, the frame-level mask of every row and the kernel
+        backend. ``prev``: each frame's predecessor, latents
         like x and levels like t (``previous_frame`` models; default: shifted x).
         ``rotary``: ``self.rotary(time_pos)`` computed ahead, for callers whose positions
         never change (under torch.compile a table made inside the graph is recomputed,
@@ -326,7 +341,8 @@ class Denoiser(nn.Module):
         cos, sin = self.rotary(time_pos) if rotary is None else rotary
         mask = None
         if cache is None and frame_mask is not None:
-            mask = self.token_mask(frame_mask)                           # (Nq, Nk)
+            mask = (frame_mask if isinstance(frame_mask, FrameAttention)
+                    else self.frame_attention(frame_mask))
         elif cache is not None and cache.backend == "torch":
             mask = self.token_mask(cache.frame_mask)[:, None]            # (B, 1, Nq, Nk)
         backend = "torch" if cache is None else cache.backend

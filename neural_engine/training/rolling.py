@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from neural_engine.data.clips import SimClips
 from neural_engine.errors import EngineError
 from neural_engine.games import Game
+from neural_engine.input.actions import pressed
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
@@ -73,6 +74,11 @@ class RollingTraining:
     # the student learns a world that answers the keys more than the average one does.
     # Needs a teacher trained with ``action_drop`` (its null action).
     guidance: float = field(default=1.0, metadata=bounds(0.0, 20.0))
+    # Which frames guidance pushes: "all", or "pressed", only frames whose action holds a
+    # button or moves the mouse; a frame of no input keeps the plain conditional score,
+    # so guidance cannot push standing still away from standing still (docs/experiments.md,
+    # seventh session: guidance 2 on every frame dissolved 60 s of no input)
+    guidance_where: Literal["all", "pressed"] = "all"
     ema: float = field(default=0.99, metadata=bounds(0.0, 1.0))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=512, metadata=bounds(1, 65536))  # environments simulated at once
@@ -214,14 +220,19 @@ class RollingStage:
         return previous_frames(x, t, missing)
 
     def _real_score(self, x, tt, a, pos, mask, prev) -> torch.Tensor:
-        """The frozen teacher's velocity, guided towards the actions when ``guidance``."""
+        """The frozen teacher's velocity (B, F, C, h, w), guided towards the actions a
+        (B, F, A) when ``guidance``: on every frame, or (``guidance_where = "pressed"``)
+        only on the frames whose action is not the no-op."""
         teacher = self.real
         v = teacher(x, tt, a, pos, frame_mask=mask, prev=prev).float()
         if self.cfg.guidance == 1.0:
             return v
         drop = torch.ones(tt.shape, dtype=torch.bool, device=tt.device)
         v_none = teacher(x, tt, a, pos, frame_mask=mask, prev=prev, drop_actions=drop).float()
-        return v_none + self.cfg.guidance * (v - v_none)
+        guided = v_none + self.cfg.guidance * (v - v_none)
+        if self.cfg.guidance_where == "all":
+            return guided
+        return torch.where(pressed(a)[:, :, None, None, None], guided, v)
 
     def _score_inputs(self, hist, hist_actions, window, window_actions):
         b, h = hist.shape[:2]

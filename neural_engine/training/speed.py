@@ -82,18 +82,29 @@ def _sync(device: torch.device) -> None:
 
 
 def count_flops(stage, step: int) -> float:
-    """FLOPs of one step, run eagerly under the FLOP counter."""
+    """FLOPs of one step, run eagerly under the FLOP counter.
+
+    A stage's prepared attention (the teacher's ``attention``) is counted as SDPA with its
+    dense mask, whichever way it runs: FlexAttention does not run under the counter, and
+    so every variant counts the same work (masked tiles included, as every session's
+    numbers have) and its TFLOP/s compare like its frames/s.
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     fast = getattr(stage, "train_denoiser", None)
+    attention = getattr(stage, "attention", None)
     if fast is not None:
         stage.train_denoiser = stage.denoiser            # count the plain module
+    if attention is not None:
+        stage.attention = attention.dense()
     try:
         with FlopCounterMode(display=False) as counter:
             stage.train_step(step)
     finally:
         if fast is not None:
             stage.train_denoiser = fast
+        if attention is not None:
+            stage.attention = attention
     return float(counter.get_total_flops())
 
 

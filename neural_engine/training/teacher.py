@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from neural_engine.data.clips import SimClips
 from neural_engine.games import Game
+from neural_engine.model.attention import AttentionKind, resolve_attention
 from neural_engine.model.config import named_config
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
@@ -79,6 +80,10 @@ class TeacherTraining:
     # ``action_guidance``, so the distillation can guide its real score towards the keys).
     action_drop: float = field(default=0.0, metadata=bounds(0.0, 1.0))
     compile: bool = True          # torch.compile the training forward on CUDA
+    # How the block-causal attention over the clip runs (``model/attention.py``; the same
+    # numbers): SDPA's dense mask, one unmasked SDPA per frame, or FlexAttention's block
+    # mask (CUDA only; elsewhere it trains with "sdpa")
+    attention: AttentionKind = "sdpa"
     # "reduce-overhead" also replays the compiled forward and backward as CUDA graphs
     compile_mode: Literal["default", "reduce-overhead", "max-autotune",
                           "max-autotune-no-cudagraphs"] = "default"
@@ -155,7 +160,9 @@ class TeacherStage:
                               training_agent=cfg.training_agent)
         self.phases = PhaseClock()
         self.schedule = self.model.schedule
-        self.mask = block_causal_mask(self.frames, device)
+        # the block-causal attention over a clip, prepared once (its mask never changes)
+        self.attention = self.denoiser.frame_attention(
+            block_causal_mask(self.frames, device), resolve_attention(cfg.attention, device))
         self.positions = torch.arange(self.frames, device=device)
         self.rope = self.denoiser.rotary(self.positions)      # fixed positions: made once
         self.autocast = device.type == "cuda"
@@ -199,8 +206,9 @@ class TeacherStage:
                 drop = (torch.rand(b, 1, device=self.device) < self.cfg.action_drop).expand(
                     b, t_len)
             with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-                v = self.train_denoiser(x_t, t, actions, self.positions, frame_mask=self.mask,
-                                        prev=prev, rotary=self.rope, drop_actions=drop)
+                v = self.train_denoiser(x_t, t, actions, self.positions,
+                                        frame_mask=self.attention, prev=prev, rotary=self.rope,
+                                        drop_actions=drop)
             per_frame = F.mse_loss(v.float(), self.schedule.velocity_target(z, noise),
                                    reduction="none").mean((2, 3, 4))             # (B, T)
             weight = (t > 1e-3).float()

@@ -10,6 +10,7 @@ from neural_engine.errors import EngineError
 from neural_engine.evaluation.probe import load_probe
 from neural_engine.games import load_game
 from neural_engine.model.config import named_config
+from neural_engine.model.dit import block_causal_mask
 from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
 from neural_engine.training import trainer
@@ -167,3 +168,82 @@ def test_action_drop_gives_the_teacher_a_null_action_and_guidance_needs_it(tmp_p
                        plain.denoiser.state_dict()["blocks.0.attn.qkv.weight"])
     lines = _run(guided, tmp_path / "rolling", 2)
     assert any(m["kind"] == "train" and math.isfinite(m["dmd"]) for m in lines)
+
+
+def test_the_teachers_attention_is_a_typed_choice_refused_at_the_edge():
+    from neural_engine.cli.train import stage_config
+    from neural_engine.schema import SchemaError
+
+    assert stage_config("teacher", None, []).attention == "sdpa"
+    assert stage_config("teacher", None, ["attention=flex"]).attention == "flex"
+    with pytest.raises(SchemaError, match="'flax' is not one of .*did you mean 'flex'"):
+        stage_config("teacher", None, ["attention=flax"])
+
+
+@pytest.mark.slow
+def test_a_teacher_step_is_the_same_with_every_attention(tmp_path, tiny_model):
+    """Same seeds, same clip: one SDPA per frame gives the dense mask's loss and
+    gradients; FlexAttention, off the GPU, trains with the dense mask."""
+    game = load_game("maze")
+    spec = game.spec
+    path = save_world_model(tmp_path / "tiny.safetensors",
+                            tiny_model(spec.height, spec.width, spec.actions.dim),
+                            dtype=torch.float32)
+    steps = {}
+    for kind in ("sdpa", "frames", "flex"):
+        cfg = TeacherTraining(size="tiny", batch=2, pool=2, episode_ticks=26,
+                              previous_frame=True, action_drop=0.5, attention=kind)
+        stage = TeacherStage(game, cfg, path, CPU, seed=3)
+        torch.manual_seed(5)
+        loss = stage.train_step(0)["loss"]
+        steps[kind] = stage.attention.kind, loss, [p.grad for p in stage.denoiser.parameters()]
+    assert [steps[k][0] for k in ("sdpa", "frames", "flex")] == ["sdpa", "frames", "sdpa"]
+    _, loss, grads = steps["sdpa"]
+    for kind in ("frames", "flex"):
+        assert torch.allclose(steps[kind][1], loss, rtol=1e-6), kind
+        for a, b in zip(steps[kind][2], grads):
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert torch.allclose(a, b, atol=1e-6, rtol=1e-4), kind
+
+
+@pytest.mark.parametrize("where", ["all", "pressed"])
+def test_guidance_on_pressed_frames_leaves_the_no_op_frames_unguided(tmp_path, tiny_model,
+                                                                     where):
+    """The real score of a sequence of no-op and pressed frames (a button, the mouse
+    alone): with ``guidance_where = "pressed"`` a no-op frame's is the teacher's plain
+    conditional velocity and a pressed frame's the guided one, exactly; with "all"
+    every frame's is the guided one."""
+    game = load_game("maze")
+    spec = game.spec
+    teacher = tiny_model(spec.height, spec.width, spec.actions.dim, action_guidance=True,
+                         previous_frame=True)
+    path = save_world_model(tmp_path / "teacher.safetensors", teacher, dtype=torch.float32)
+    stage = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6, guidance=2.0,
+                                               guidance_where=where, eval_profile="smoke"),
+                         path, CPU)
+    d = stage.teacher.denoiser
+    g = torch.Generator().manual_seed(4)
+    n = 6
+    x = torch.randn(2, n, *stage.teacher.config.latent_shape, generator=g)
+    tt = torch.rand(2, n, generator=g)
+    a = torch.zeros(2, n, spec.actions.dim)
+    a[:, 1, spec.actions.index("forward")] = 1.0          # a button
+    a[0, 3, spec.actions.index("dx")] = -0.25             # the mouse alone
+    a[1, 4, 0] = 1.0
+    pos, mask = torch.arange(n), block_causal_mask(n)
+    prev = stage._score_prev(x, tt)
+    with torch.no_grad():
+        score = stage._real_score(x, tt, a, pos, mask, prev)
+        v = d(x, tt, a, pos, frame_mask=mask, prev=prev)
+        v_none = d(x, tt, a, pos, frame_mask=mask, prev=prev,
+                   drop_actions=torch.ones(2, n, dtype=torch.bool))
+    guided = v_none + 2.0 * (v - v_none)
+    keys = torch.tensor([[False, True, False, True, False, False],
+                         [False, True, False, False, True, False]])
+    for b in range(2):
+        for f in range(n):
+            expect = guided if where == "all" or keys[b, f] else v
+            assert torch.equal(score[b, f], expect[b, f]), (b, f)
+    # the null action matters here: guided and unguided differ on every frame
+    assert all(not torch.equal(guided[b, f], v[b, f]) for b in range(2) for f in range(n))
