@@ -61,7 +61,7 @@ def _info(path: Path | None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from neural_engine.games import load_spec
-    from neural_engine.model.shipping import ship, shipped_bytes
+    from neural_engine.shipping import ship, shipped_bytes
     from neural_engine.sampler.stream import named_sampler
 
     load_spec(args.game)

@@ -12,7 +12,7 @@ from neural_engine.errors import EngineError
 from neural_engine.evaluation.probe import MotionProbe, load_probe, save_probe
 from neural_engine.games import load_spec
 from neural_engine.model import weights as weights_module
-from neural_engine.model.shipping import ASSET_BUDGET, ship, shipped_bytes
+from neural_engine.shipping import ASSET_BUDGET, ship, shipped_bytes
 from neural_engine.model.weights import load_world_model, shipped_weights, verify_manifest
 
 
