@@ -13,8 +13,8 @@ second two. ``modulated_layernorm`` is the first line in one launch;
 block's second norm, or the next block's first, or the final norm) in one launch,
 returning both the new residual stream and its modulated norm.
 
-Interface (the dispatching twins are ``kernels.modulated_layernorm`` and
-``kernels.gated_residual_layernorm``)::
+Interface (also ``kernels.modulated_layernorm`` and
+``kernels.gated_residual_layernorm``, which import this module on first use)::
 
     modulated_layernorm(x, shift, scale, eps=1e-6, out=None) -> y
     gated_residual_layernorm(x, gate, h, shift, scale, eps=1e-6, out_x=None, out=None)

@@ -11,7 +11,8 @@ rows of one (stream, head), walks the key blocks, loads the frame-mask bit first
 skips the key frames it may not see, rotates the keys it does read on the fly, and
 keeps an online softmax (flash-attention style) in float32.
 
-Interface (the dispatching twin is ``kernels.stream_attention``)::
+Interface (also ``kernels.stream_attention``, which imports this module on first
+use)::
 
     stream_attention(q, k, v, key_cos, key_sin, frame_mask, tokens_per_frame,
                      scale=None, out=None) -> (B, H, Nq, hd), q.dtype

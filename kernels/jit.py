@@ -55,11 +55,16 @@ def available() -> bool:
     return triton_importable() and (torch.cuda.is_available() or interpreting())
 
 
-def compiled(body: Callable) -> Any:
-    """``triton.jit(body)``, made once per body."""
+def require() -> None:
+    """Refuse, with the reason, to run a kernel where triton does not import."""
     if _triton() is None:
         raise ImportError("the Triton kernels need the triton package (on a machine with "
                           "a CUDA GPU, or with TRITON_INTERPRET=1 for the CPU interpreter)")
+
+
+def compiled(body: Callable) -> Any:
+    """``triton.jit(body)``, made once per body."""
+    require()
     if body not in _KERNELS:
         _KERNELS[body] = _triton().jit(body)
     return _KERNELS[body]

@@ -12,7 +12,7 @@ half-split pairs, channel i turns with channel i + hd/2::
     out[..., :hd/2] = x1·cos − x2·sin        x1 = x[..., :hd/2]
     out[..., hd/2:] = x1·sin + x2·cos        x2 = x[..., hd/2:]
 
-Interface (the dispatching twin is ``kernels.norm_rotate``)::
+Interface (also ``kernels.norm_rotate``, which imports this module on first use)::
 
     norm_rotate(x, weight, cos, sin, eps=1e-6, out=None) -> (B, H, N, hd), x.dtype
         x       (B, H, N, hd) any float dtype, last dim contiguous (other strides free)

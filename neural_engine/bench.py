@@ -152,7 +152,7 @@ def build_pool(model: WorldModel, cfg: SamplerConfig, streams: int, variant: str
     if variant == "triton" and not fused_available():
         raise EngineError("the kernels package is not importable")
     if variant == "triton" and not fused_runs_triton(device):
-        raise EngineError("kernels would run their PyTorch references here, not Triton")
+        raise EngineError("the fused steps would fall back to PyTorch here (no triton)")
     compile_options = None
     if variant == "compile":
         # a fresh compile per point: every point's shapes are its own, and a shared cache

@@ -1,4 +1,4 @@
-"""A small progress bar for long commands (datagen, training, evaluation).
+"""A small progress bar for long commands (training, evaluation).
 
 On a terminal it redraws one line in place; in a log (CI, a file) it writes a plain
 line every few seconds, so logs stay readable. It knows nothing about what is counted.
@@ -19,7 +19,7 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    """``Progress(total, "datagen", unit="ep")``; ``update(n, loss=...)``; ``close()``."""
+    """``Progress(total, "train ae", unit="step")``; ``update(n, loss=...)``; ``close()``."""
 
     def __init__(self, total: int, desc: str, unit: str = "it", initial: int = 0,
                  stream: TextIO | None = None, log_every: float = 5.0):

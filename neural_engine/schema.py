@@ -59,6 +59,7 @@ class TomlSource:
     def __init__(self, text: str, name: str):
         self.name = name
         self._lines: dict[Key, int] = tomlscan.scan(text, name)
+        self._overrides: dict[Key, str] = {}      # key → where its value came from instead
         try:
             self.data: dict[str, Any] = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -85,6 +86,12 @@ class TomlSource:
                               where=str(path)) from None
         return cls(text, str(path))
 
+    def override(self, name: str, value: Any, origin: str) -> None:
+        """Set top-level key ``name`` to ``value``, written at ``origin`` (a command-line
+        ``--set``, say) rather than in the file: problems with it name ``origin``."""
+        self.data[name] = value
+        self._overrides[(name,)] = origin
+
     def line_of(self, key: Key) -> int | None:
         """The line where ``key`` (or its nearest written parent) was defined."""
         for end in range(len(key), 0, -1):
@@ -93,6 +100,8 @@ class TomlSource:
         return None
 
     def where(self, key: Key) -> str:
+        if key and (origin := self._overrides.get(tuple(key[:1]))) is not None:
+            return f"{origin}: {dotted(key)}"
         line = self.line_of(key)
         location = f"{self.name}:{line}" if line else self.name
         return f"{location}: {dotted(key)}" if key else location

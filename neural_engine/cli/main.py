@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from neural_engine.errors import EngineError, escape_controls
 
-COMMANDS = ("play", "datagen", "train", "eval", "bench", "validate", "serve", "ship")
+COMMANDS = ("play", "train", "eval", "bench", "validate", "serve", "ship")
 
 
 def _module(name: str):
@@ -47,8 +47,8 @@ class DefaultsFormatter(argparse.HelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neural-engine", formatter_class=DefaultsFormatter,
-        description="An interactive neural game engine: play, generate data, train, "
-                    "evaluate and benchmark action-conditioned world models.")
+        description="An interactive neural game engine: play, train, evaluate, "
+                    "benchmark, serve and ship action-conditioned world models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=functools.partial(
                                     argparse.ArgumentParser, formatter_class=DefaultsFormatter))

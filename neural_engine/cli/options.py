@@ -81,6 +81,16 @@ def add_device(parser: argparse.ArgumentParser, default: str = "auto") -> None:
                         help=f"cpu, cuda, cuda:N or auto (default: {default})")
 
 
+def add_kernels(parser: argparse.ArgumentParser) -> None:
+    """``--kernels``: auto or a backend of the one kernel switch (``model/dispatch.py``),
+    turned into a backend by ``dispatch.resolve_backend`` once the device is known."""
+    from neural_engine.model.dispatch import BACKENDS
+
+    parser.add_argument("--kernels", choices=("auto", *BACKENDS), default="auto",
+                        help="the streaming pass's kernels: auto = the fused Triton kernels "
+                             "on a GPU where they run, else PyTorch")
+
+
 def add_pin_cpu(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pin-cpu", default="auto", metavar="auto|off|CORE",
                         help="keep the streaming loop's thread on one CPU core (auto: the "

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from neural_engine.cli.options import (add_device, add_dtype, add_pin_cpu, count, number,
-                                       resolve_device, seed)
+from neural_engine.cli.options import (add_device, add_dtype, add_kernels, add_pin_cpu, count,
+                                       number, resolve_device, seed)
 from neural_engine.errors import EngineError
 from neural_engine.games import Game, load_game
 from neural_engine.input.actions import Action
@@ -55,9 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", default=None, help="neural sampler: rolling, "
                    "rolling-deterministic, rolling-nosink, causal or teacher (default: the "
                    "pack's, else rolling)")
-    p.add_argument("--kernels", choices=("auto", "torch", "triton"), default="auto",
-                   help="the streaming pass's kernels: auto = the fused Triton kernels on a "
-                        "GPU where they run, else PyTorch")
+    add_kernels(p)
     add_pin_cpu(p)
     p.add_argument("--late-binding", action="store_true",
                    help="frames still noisy in the window take a changed input at once")

@@ -19,7 +19,7 @@ import logging
 import signal
 import sys
 
-from neural_engine.cli.options import add_device, add_dtype, add_pin_cpu
+from neural_engine.cli.options import add_device, add_dtype, add_kernels, add_pin_cpu
 from neural_engine.cli.play import parse_bindings
 from neural_engine.errors import EngineError
 from neural_engine.games import Game, load_game
@@ -65,7 +65,7 @@ def add_parser(sub) -> None:
                    "else rolling)")
     p.add_argument("--late-binding", action="store_true",
                    help="frames still noisy in the window take a changed input at once")
-    p.add_argument("--kernels", choices=("auto", "torch", "triton"), default="auto")
+    add_kernels(p)
     p.add_argument("--codec", choices=("png", "jpeg", "raw"), default=DEFAULT_CODEC,
                    help=f"frame encoding (default: {DEFAULT_CODEC}, chosen by measurement)")
     p.add_argument("--quality", type=int, default=85, help="JPEG quality (default: 85)")

@@ -73,16 +73,16 @@ def stage_config(stage: str, path: str | None, overrides: list[str]):
     cls = {"ae": AutoencoderTraining, "teacher": TeacherTraining, "rolling": RollingTraining,
            "probe": ProbeTraining}[stage]
     source = schema.TomlSource.read(Path(path) if path else CONFIGS / f"{stage}.toml")
-    data = dict(source.data)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise EngineError(f"--set {item!r}: expected KEY=VALUE")
         try:
-            data[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+            parsed = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
-            data[key.strip()] = value           # a bare string
-    return schema.fill(cls, data, source=source)
+            parsed = value                      # a bare string
+        source.override(key.strip(), parsed, f"--set {item}")
+    return schema.fill(cls, source.data, source=source)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,1 +1,2 @@
-"""Data: recorded play written as shards, and random clips read back for training."""
+"""Data: clips of play from the batched simulator, made on the fly for training and
+evaluation (``clips.py``), and how fast a simulator makes them (``throughput.py``)."""

@@ -1,7 +1,7 @@
 """How fast a game's simulator makes frames: the rate at which it can feed training.
 
 For each batch size B it resets B worlds, warms up, then steps them for a number of
-ticks, driven either by the game's exploring agent (what training and ``datagen`` do)
+ticks, driven either by the game's exploring agent (what training does)
 or by fixed random input (the simulator alone). The clock stops after one device
 synchronisation at the end, so the steps run without a host sync, as they do in
 training. Frames per second = B x ticks / seconds.

@@ -43,7 +43,7 @@ from neural_engine.input.actions import pressed
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
-from neural_engine.sampler.stream import SAMPLERS, StreamSampler
+from neural_engine.sampler.stream import SAMPLERS, SamplerName, StreamSampler
 from neural_engine.schema import bounds
 from neural_engine.training.validation import CONTEXT, Validation
 from neural_engine.training.frozen import FrozenEncoder
@@ -56,7 +56,7 @@ EXPORT_NAME = "student.safetensors"
 
 @dataclass(frozen=True)
 class RollingTraining:
-    sampler: str = "rolling"
+    sampler: SamplerName = "rolling"
     batch: int = field(default=16, metadata=bounds(1, 1024))
     lr: float = field(default=2e-5, metadata=bounds(0.0, 1.0))
     lr_critic: float = field(default=4e-5, metadata=bounds(0.0, 1.0))

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from neural_engine.data.clips import SimClips
 from neural_engine.games import Game
 from neural_engine.model.attention import AttentionKind, resolve_attention
-from neural_engine.model.config import named_config
+from neural_engine.model.config import ModelSize, named_config
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
@@ -46,7 +46,7 @@ EXPORT_NAME = "teacher.safetensors"
 
 @dataclass(frozen=True)
 class TeacherTraining:
-    size: str = "small"
+    size: ModelSize = "small"
     batch: int = field(default=32, metadata=bounds(1, 4096))
     lr: float = field(default=3e-4, metadata=bounds(0.0, 1.0))
     warmup: int = field(default=300, metadata=bounds(0, 10**7))

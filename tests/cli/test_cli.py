@@ -85,22 +85,6 @@ def test_without_a_display_it_says_how_to_play_headless():
     assert len(lines) == 1 and "no display found" in lines[0] and "--headless" in lines[0]
 
 
-def test_datagen_command(tmp_path, capsys):
-    assert main(["datagen", "--game", "maze", "--episodes", "4", "--frames", "64",
-                 "--out", str(tmp_path / "d"), "--quiet"]) == 0
-    out = capsys.readouterr().out
-    assert "coverage" in out and "forward" in out
-    assert json.loads((tmp_path / "d" / "dataset.json").read_text())["episodes"] == 4
-
-
-def test_datagen_unwritable_output(tmp_path, capsys):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    assert main(["datagen", "--out", str(blocker / "sub"), "--episodes", "1",
-                 "--frames", "2", "--quiet"]) == 1
-    assert "cannot create the output folder" in capsys.readouterr().err
-
-
 def test_bench_cpu_writes_json(tmp_path):
     out = tmp_path / "OUT.json"
     assert main(["bench", "--device", "cpu", "--size", "tiny", "--ticks", "50",

@@ -8,7 +8,7 @@ import pytest
 
 from neural_engine.cli.main import build_parser, main
 
-from ..hostile import ROOT, run_bounded
+from ..hostile import ROOT
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -16,9 +16,8 @@ from ..hostile import ROOT, run_bounded
     (["play", "--seconds", "inf"], "argument --seconds: inf: must be a finite number above 0"),
     (["play", "--seed", "99999999999999999999"], "argument --seed: 99999999999999999999: "
                                                  "must be between 0 and"),
-    (["datagen", "--out", "x", "--batch", "0"], "argument --batch: 0: must be between 1"),
-    (["datagen", "--out", "x", "--batch", "-1"], "argument --batch: -1: must be between 1"),
-    (["datagen", "--out", "x", "--episodes-per-shard", "0"], "--episodes-per-shard: 0: must"),
+    (["train", "ae", "--run", "x", "--eval-every", "0"], "argument --eval-every: 0: must be"),
+    (["train", "ae", "--run", "x", "--log-every", "-1"], "argument --log-every: -1: must be"),
     (["train", "ae", "--run", "x", "--minutes", "nan"], "--minutes: nan: must be a finite"),
     (["eval", "--seconds", "inf"], "argument --seconds: inf: must be a finite number"),
 ])
@@ -34,37 +33,6 @@ def test_a_game_is_a_name_not_a_path(capsys):
     assert main(["play", "--game", "../games/maze", "--engine", "sim", "--headless"]) == 1
     assert capsys.readouterr().err == ("error: unknown game '../games/maze' "
                                        "(available: dungeon, maze)\n")
-
-
-def test_datagen_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
-    """A file-size limit stands in for a full disk (EFBIG, as ENOSPC, from the writer)."""
-    out = tmp_path / "data"
-    result = run_bounded(f"""
-        import resource, signal, sys
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
-        from neural_engine.cli.main import main
-        sys.exit(main(["datagen", "--out", {str(out)!r}, "--episodes", "2", "--frames", "8",
-                       "--batch", "2", "--quiet"]))
-        """, imports="import torch, neural_engine.cli.main")
-    assert result.returncode == 1
-    assert result.lines == [f"error: {out}/shard-00000.safetensors: cannot write shard: I/O "
-                            "error: File too large (os error 27)"]
-    assert sorted(p.name for p in out.iterdir()) == ["dataset.json"]
-
-
-def test_datagen_on_a_read_only_disk_is_one_line(tmp_path, monkeypatch, capsys):
-    import errno
-
-    from neural_engine.data import shards
-
-    def read_only(*args, **kwargs):
-        raise OSError(errno.EROFS, "Read-only file system")
-
-    monkeypatch.setattr(shards, "save_file", read_only)
-    assert main(["datagen", "--out", str(tmp_path / "d"), "--episodes", "1", "--frames", "2",
-                 "--batch", "1", "--quiet"]) == 1
-    assert capsys.readouterr().err.endswith("cannot write shard: Read-only file system\n")
 
 
 def test_ctrl_c_during_start_up_is_no_traceback(tmp_path):

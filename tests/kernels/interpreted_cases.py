@@ -3,7 +3,8 @@
 Not collected by itself: ``test_interpreter.py`` runs this file in a fresh process
 with ``TRITON_INTERPRET=1`` (it must be set before triton is imported). Small shapes
 (P = 4 exercises the per-element mask path, P = 16 the frame-aligned one) so the whole
-file takes seconds. The
+file takes seconds, and the engine's own stream through the one switch,
+``neural_engine.model.dispatch.forced("triton")``, against its PyTorch path. The
 interpreter multiplies in float32 where the GPU would use bfloat16 tensor cores (see
 ``kernels.attention._dot_dtype``); operands are rounded alike, so the tolerances hold
 for both.
@@ -24,11 +25,6 @@ if not kernels.interpreting():
 F32, BF16, F16 = torch.float32, torch.bfloat16, torch.float16
 
 
-@pytest.fixture(autouse=True)
-def triton_backend():
-    with kernels.use("triton"):
-        yield
-
 
 @pytest.mark.parametrize("batch, tokens, head_dim, dtype, kv_dtype, per_stream", [
     (1, 4, 64, F32, F32, False),
@@ -42,7 +38,6 @@ def test_attention_matches_reference(attention_inputs, oracle, parity, batch, to
                                      head_dim, dtype, kv_dtype, per_stream):
     a = attention_inputs(batch=batch, tokens=tokens, head_dim=head_dim, dtype=dtype,
                          kv_dtype=kv_dtype, per_stream=per_stream, seed=batch + tokens)
-    assert kernels.uses_triton(a["q"])
     out = kernels.stream_attention(**a)
     assert out.dtype == dtype
     parity(out, oracle(stream_attention_reference, **a), dtype,
@@ -101,3 +96,43 @@ def test_norm_rotate_matches_reference(parity, head_dim, dtype, per_stream, rota
     assert out.dtype == dtype
     parity(out, norm_rotate_reference(q.double(), weight.double(), cos, sin), dtype,
            f"norm+rotate hd{head_dim}")
+
+
+def test_the_engines_stream_through_forced_triton_matches_pytorch(tiny_model, monkeypatch):
+    """The one switch end to end: a streaming sampler on CPU tensors, its every fused
+    step forced onto the Triton kernels, gives the frames of the PyTorch path."""
+    from neural_engine.model import dispatch
+    from neural_engine.sampler.stream import SAMPLERS, StreamSampler
+
+    m = tiny_model(32, 32, 8, heads=1)      # head size 32, the attention kernel's least
+    launches = []
+    for module in (kernels.attention, kernels.adaln, kernels.rope):
+        for name in ("stream_attention", "modulated_layernorm", "gated_residual_layernorm",
+                     "norm_rotate"):
+            if hasattr(module, name):
+                def counted(*args, _run=getattr(module, name), _name=name):
+                    launches.append(_name)
+                    return _run(*args)
+                monkeypatch.setattr(module, name, counted)
+
+    def frames():
+        s = StreamSampler(m.denoiser, m.schedule, SAMPLERS["rolling"], batch=1)
+        g = torch.Generator().manual_seed(1)
+        ctx = torch.randn(1, 2, *m.config.latent_shape, generator=g)
+        s.reset(ctx, torch.zeros(1, 2, 8), seed=3)
+        out = []
+        for tick in range(5):
+            a = torch.zeros(1, 8)
+            a[:, tick % 8] = 1
+            if (x := s.step(a)) is not None:
+                out.append(x.clone())
+        return torch.stack(out)
+
+    ref = frames()
+    assert not launches
+    with dispatch.forced("triton"):
+        got = frames()
+    assert set(launches) == {"stream_attention", "modulated_layernorm",
+                             "gated_residual_layernorm", "norm_rotate"}
+    err = (got - ref).abs()
+    assert err.max().item() < 1e-4, f"max {err.max().item():.3g}, mean {err.mean().item():.3g}"
