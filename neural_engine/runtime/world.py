@@ -18,7 +18,8 @@ until its window has filled, W − 1 ticks). ``advance`` is the same tick withou
 decoding, for callers that keep the latents and decode them in bulk afterwards
 (``decode``), as rollouts do.
 
-On CUDA the sampler's pass and the decoder are captured as CUDA graphs once, when the
+On CUDA the sampler's pass and the decoder (unless ``decode_graph`` is off, as for a
+rollout, which never decodes per tick) are captured as CUDA graphs once, when the
 session is made; shapes are static, so joins and leaves recapture nothing and empty
 rows compute on, idle.
 
