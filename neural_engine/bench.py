@@ -1,7 +1,7 @@
 """Benchmarks of the streaming tick: many players on one GPU, against the machine's limit.
 
 For every window W and ring L asked for, every number of streams N (1, 2, 4, … 64) and
-every variant, it builds a ``StreamPool`` of N slots, joins N streams (each its own
+every variant, it builds a ``WorldSession`` of N rows, joins N streams (each its own
 context and seed), warms up, then times ticks: one sampler step of all N streams and
 the decoding of their N frames. Variants, side by side on the same pool shapes:
 
@@ -40,7 +40,7 @@ import torch
 from neural_engine.errors import EngineError
 from neural_engine.model.dispatch import fused_available, fused_runs_triton
 from neural_engine.model.world import WorldModel
-from neural_engine.runtime.batch import StreamPool
+from neural_engine.runtime.world import WorldSession
 from neural_engine.sampler.stream import CONTEXT_FRAMES, SamplerConfig
 
 VARIANTS = ("eager", "graph", "compile", "triton")
@@ -104,7 +104,7 @@ def machine_limits(device: torch.device, dtype: torch.dtype, repeats: int = 10) 
 
 
 # -- the work of one tick ----------------------------------------------------------------
-def tick_cost(pool: StreamPool, actions: torch.Tensor) -> dict:
+def tick_cost(pool: WorldSession, actions: torch.Tensor) -> dict:
     """FLOPs and least bytes of one tick of an eager pool whose windows are full."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -145,7 +145,7 @@ def _actions(model: WorldModel, streams: int, device, dtype) -> list[torch.Tenso
 
 
 def build_pool(model: WorldModel, cfg: SamplerConfig, streams: int, variant: str,
-               device: torch.device, settings: BenchSettings) -> StreamPool:
+               device: torch.device, settings: BenchSettings) -> WorldSession:
     """A pool of ``streams`` slots for a variant, every slot joined, windows not yet full."""
     if variant != "eager" and device.type != "cuda":
         raise EngineError(f"{variant} needs a CUDA device")
@@ -159,9 +159,9 @@ def build_pool(model: WorldModel, cfg: SamplerConfig, streams: int, variant: str
         # would hit the recompile limit and quietly run eager inside the graph
         torch._dynamo.reset()
         compile_options = {"mode": settings.compile_mode, "dynamic": False}
-    pool = StreamPool(model, cfg, streams, device, cuda_graphs=variant != "eager",
-                      kernels="triton" if variant == "triton" else "torch",
-                      compile_options=compile_options)
+    pool = WorldSession(model, cfg, streams, device, cuda_graphs=variant != "eager",
+                        kernels="triton" if variant == "triton" else "torch",
+                        compile_options=compile_options)
     dtype = next(model.parameters()).dtype
     for slot, context in enumerate(_contexts(model, streams, device, dtype)):
         pool.join(context, seed=slot)
@@ -173,7 +173,7 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def time_pool(pool: StreamPool, actions: list[torch.Tensor], settings: BenchSettings
+def time_pool(pool: WorldSession, actions: list[torch.Tensor], settings: BenchSettings
               ) -> dict:
     """ms per tick over ``settings.ticks`` ticks after warm-up, with the host's share.
 

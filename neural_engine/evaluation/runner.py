@@ -24,12 +24,13 @@ from neural_engine.evaluation.cases import Replay
 from neural_engine.evaluation.gates import judge
 from neural_engine.evaluation.probe import MotionProbe
 from neural_engine.evaluation.realism import frechet_to_bank
-from neural_engine.evaluation.rollout import decode_latents, encode_frames, rollout
+from neural_engine.evaluation.rollout import rollout
 from neural_engine.evaluation.score import VISIBLE_LEVELS, build_workload, score, truth_dreamer
 from neural_engine.evaluation.settings import EvalSettings
 from neural_engine.games import Game
 from neural_engine.model.world import WorldModel
-from neural_engine.sampler.stream import SamplerConfig, StreamSampler, named_sampler
+from neural_engine.runtime.world import WorldSession
+from neural_engine.sampler.stream import SamplerConfig, named_sampler
 
 
 class ModelDreamer:
@@ -65,20 +66,18 @@ def response_latency(model: WorldModel, cfg: SamplerConfig, context: torch.Tenso
                      context_actions: torch.Tensor, change: torch.Tensor, ticks: int,
                      change_at: int = 8, seed: int = 0) -> int | None:
     """Shown-frame ticks from switching idle → ``change`` (A,) until a visible difference."""
-    param = next(model.parameters())
     streams = []
     for variant in (0, 1):
-        sampler = StreamSampler(model.denoiser, model.schedule, cfg, 1, param.device, param.dtype)
-        sampler.reset(encode_frames(model, context.to(param.device), param.dtype),
-                      context_actions.to(param.device, param.dtype), seed=seed)
+        world = WorldSession(model, cfg, 1, cuda_graphs=False)
+        world.reset_frames(context, context_actions, seed=seed)
         shown, last = [], None
         for tick in range(ticks):
-            action = torch.zeros(1, change.shape[0], device=param.device, dtype=param.dtype)
+            action = torch.zeros(1, change.shape[0], device=world.device, dtype=world.dtype)
             if variant and tick >= change_at:
-                action[0] = change.to(param.device, param.dtype)
-            out = sampler.step(action, input_changed=bool(variant) and tick == change_at)
-            if out is not None:
-                last = decode_latents(model, out[:, None])[0, 0].float()
+                action[0] = change.to(world.device, world.dtype)
+            frames, ready = world.step(action, input_changed=bool(variant) and tick == change_at)
+            if ready[0]:
+                last = frames[0].float()
             shown.append(last)
         streams.append(shown)
     for tick in range(change_at, ticks):

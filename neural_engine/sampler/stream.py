@@ -41,6 +41,10 @@ keys, counters and a fresh flag per row with the plan, so a tick of many streams
 launches nothing per stream, and a stream draws the same noise in any row of any
 batch as it would alone.
 
+Training: ``next_pass(actions)`` begins a tick and hands out the inputs of its first
+pass (``PassInputs``) without running it, so distillation runs the student on them
+with gradient; how a pass is planned, noised and run stays the sampler's own.
+
 All state lives in preallocated buffers written in place; ``CudaGraphPass`` captures
 one pass so a tick on the GPU is a few copies and graph replays. The model's fused
 kernels are chosen by ``kernels`` (``"torch"`` or ``"triton"``; see
@@ -135,19 +139,44 @@ def fit_problem(cfg: SamplerConfig, max_frames: int) -> str | None:
             f"more than the {max_frames} positions the weights were trained on")
 
 
+@dataclass
+class PassInputs:
+    """What one planned pass feeds the denoiser, Q = 1 + W query frames (the commit
+    frame, then the window front first); ``x`` and ``actions`` are the sampler's own
+    buffers, not copies::
+
+        x          (B, Q, C, h, w)  latents
+        t          (B, Q)           noise levels
+        actions    (B, Q, A)
+        positions  (B, Q)           time positions
+        cache      CachedKV         the cache the pass attends to and writes
+        prev       predecessors (B, Q, C, h, w) and their levels (B, Q), or None
+    """
+
+    x: torch.Tensor
+    t: torch.Tensor
+    actions: torch.Tensor
+    positions: torch.Tensor
+    cache: CachedKV
+    prev: tuple[torch.Tensor, torch.Tensor] | None
+
+
 class StreamSampler:
     """B rows of streams of one model: ``reset(context)`` or ``join(row, …)``, then
     ``step(actions)`` per tick."""
 
     def __init__(self, denoiser: Denoiser, schedule: FlowSchedule, cfg: SamplerConfig,
                  batch: int = 1, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32, kernels: str = "torch"):
+                 dtype: torch.dtype = torch.float32, kernels: str = "torch",
+                 forward=None):
+        """``forward``: what each pass calls in place of ``denoiser`` (same arguments),
+        e.g. the denoiser under autocast; ``compile`` replaces it."""
         mc = denoiser.config
         self.shape = CacheShape(cfg.sink, cfg.ring, cfg.window)
         if (problem := fit_problem(cfg, mc.denoiser.max_frames)) is not None:
             raise EngineError(problem)
         self.model, self.schedule, self.cfg = denoiser, schedule, cfg
-        self.forward = denoiser                 # the model's forward (``compile`` wraps it)
+        self.forward = denoiser if forward is None else forward
         self.kernels = check_backend(kernels)
         self.batch, self.device, self.dtype = batch, torch.device(device), dtype
         tokens, w, q = mc.tokens_per_frame, cfg.window, self.shape.queries
@@ -210,7 +239,7 @@ class StreamSampler:
         return self.group(0).layout
 
     # -- one pass ----------------------------------------------------------------
-    def pass_inputs(self) -> tuple[torch.Tensor, torch.Tensor, CachedKV]:
+    def _pass_inputs(self) -> tuple[torch.Tensor, torch.Tensor, CachedKV]:
         """Noise levels (B, Q), time positions (B, Q) and cache view of the planned pass."""
         meta = unpack(self.meta, self.shape)                                # each (B, …)
         rows, cols = self.model.rows, self.model.cols
@@ -222,7 +251,7 @@ class StreamSampler:
         t = self.t_dev[:, :q].to(self.dtype)                                 # (B, Q)
         return t, meta["q_time"].long(), cache
 
-    def draw_noise(self) -> torch.Tensor | None:
+    def _draw_noise(self) -> torch.Tensor | None:
         """Draw the planned pass's noise for every row (graph-capturable): rows flagged
         fresh take theirs into the back window slot. Returns the window's re-noising
         noise (B, W, C, h, w), or None for the deterministic step."""
@@ -237,7 +266,7 @@ class StreamSampler:
         """(B,) bool: rows whose planned pass commits its query 0 (not into scratch)."""
         return unpack(self.meta, self.shape)["dest"][:, 0] != self.shape.scratch
 
-    def pass_prev(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _pass_prev(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Each query frame's predecessor, latents (B, Q, C, h, w) and levels (B, Q), for
         models with the predecessor path (None otherwise). The commit frame's is the
         newest clean frame before it; a window frame's is the slot in front of it, or,
@@ -268,18 +297,18 @@ class StreamSampler:
 
     def _pass(self) -> None:
         """One forward over commit + window frames and one level step (graph-capturable)."""
-        noise = self.draw_noise()
-        t, q_time, cache = self.pass_inputs()
+        noise = self._draw_noise()
+        t, q_time, cache = self._pass_inputs()
         q, w = self.shape.queries, self.cfg.window
         t_next = self.t_dev[:, q:q + w].to(self.dtype)                       # (B, W)
         advance = self.t_dev[:, q + w:].view(self.batch, 1, 1, 1, 1) > 0.5
-        v = self.forward(self.x, t, self.actions, q_time, cache=cache, prev=self.pass_prev(t))
+        v = self.forward(self.x, t, self.actions, q_time, cache=cache, prev=self._pass_prev(t))
         window = self.x[:, 1:]
         stepped = self.schedule.step(window, v[:, 1:], t[:, 1:], t_next, noise)
         window.copy_(torch.where(advance, stepped, window))
         self._keep_clean()
 
-    def plan_pass(self, commit: bool, only: StreamRows | None = None) -> None:
+    def _plan_pass(self, commit: bool, only: StreamRows | None = None) -> None:
         """Write the plans, noise levels and noise states of the next pass to the device.
 
         Live groups advance (``only``: just that one; the others hold); a group commits
@@ -301,7 +330,7 @@ class StreamSampler:
         self._send_t(self._t_host)
 
     def _run_pass(self, commit: bool, only: StreamRows | None = None) -> None:
-        self.plan_pass(commit, only)
+        self._plan_pass(commit, only)
         if self.graph is not None:
             self.graph.replay()
         else:
@@ -439,6 +468,17 @@ class StreamSampler:
             return None
         self.out.copy_(self.x[:, 1])
         return self.out
+
+    def next_pass(self, actions: torch.Tensor) -> PassInputs:
+        """Begin a tick under ``actions`` (B, A) and plan its first pass, with the
+        entering frame's noise drawn as the pass would draw it, but do not run it: the
+        inputs for a forward of one's own (distillation runs the student on them with
+        gradient). The sampler stays inside that tick: ``reset`` or ``join`` next."""
+        commit = self.begin_tick(actions)
+        self._plan_pass(commit)
+        self._draw_noise()
+        t, positions, cache = self._pass_inputs()
+        return PassInputs(self.x, t, self.actions, positions, cache, self._pass_prev(t))
 
     # -- speed ---------------------------------------------------------------------
     def compile(self, **options) -> None:

@@ -8,7 +8,7 @@ The rooms of ``neural-engine serve``, in the order a tick flows through them:
 - ``rules``: the kiosk's rules for one row over the network (attract, idle, session);
 - ``floor``: who holds which row and who waits; plans each tick;
 - ``rows``: the frame sources of all rows stepped together (the simulator, or the
-  world model's ``StreamPool``);
+  world model's ``WorldSession``);
 - ``codec``: frames to bytes (PNG, JPEG, raw);
 - ``server``: the aiohttp application: the page, one WebSocket per player, the tick;
 - ``bench``: players per machine without a browser or a network (``serve --bench``);

@@ -54,7 +54,7 @@ def build_rows(args, game: Game, pack: ScenarioPack, capacity: int):
     from neural_engine.model.dispatch import resolve_backend
     from neural_engine.model.weights import load_model
     from neural_engine.runtime.affinity import pin_host_thread
-    from neural_engine.runtime.batch import StreamPool
+    from neural_engine.runtime.world import WorldSession
     from neural_engine.sampler.stream import named_sampler
     from neural_engine.serve.rows import NeuralRows
 
@@ -67,9 +67,9 @@ def build_rows(args, game: Game, pack: ScenarioPack, capacity: int):
     if args.late_binding:
         sampler = replace(sampler, late_binding=True)
     model, _ = load_model(game.spec.name, weights, None, device, parse_dtype(args, device))
-    pool = StreamPool(model, sampler, capacity, device,
-                      kernels=resolve_backend(args.kernels, device))
-    return NeuralRows(game, pool), lambda: pin_host_thread(args.pin_cpu, device)
+    world = WorldSession(model, sampler, capacity, device,
+                         kernels=resolve_backend(args.kernels, device))
+    return NeuralRows(game, world), lambda: pin_host_thread(args.pin_cpu, device)
 
 
 def build_floor(args, game: Game, pack: ScenarioPack, rows, codec, bindings, sensitivity):

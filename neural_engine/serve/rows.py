@@ -1,4 +1,4 @@
-"""The frames of every row, stepped together: the simulator's, or the world model's pool.
+"""The frames of every row, stepped together: the simulator's, or the world model's.
 
 ``Rows`` is what the server steps each tick: ``start(seat, start)`` begins a world in
 a row and returns its first frame, ``stop(seat)`` ends it, and ``step(actions)``
@@ -9,10 +9,10 @@ first frame conditioned on it comes out.
 
 - ``SimRows``: the game's ground-truth simulator, one environment per row (a game's
   simulator resets all its environments at once, so each row has its own); delay 0.
-- ``NeuralRows``: the world model's ``StreamPool``, all rows in one batched pass (a
+- ``NeuralRows``: the world model's ``WorldSession``, all rows in one batched pass (a
   CUDA graph on a GPU), one host copy of all frames per tick. A row's context frames
-  are rendered by the simulator at its start state (or are its start image); it shows
-  the last of them until its window has filled; delay W − 1.
+  (``StartFrames``) are rendered by the simulator at its start state (or are its start
+  image); it shows the last of them until its window has filled; delay W − 1.
 
 Rows know nothing about players, sockets or codecs; all calls come from one thread.
 """
@@ -26,8 +26,9 @@ import torch
 
 from neural_engine.errors import EngineError
 from neural_engine.games import Game
-from neural_engine.packs.start import ImageStart, StartState
-from neural_engine.runtime.batch import StreamPool
+from neural_engine.packs.start import StartState
+from neural_engine.runtime.start_frames import StartFrames
+from neural_engine.runtime.world import WorldSession
 from neural_engine.sampler.stream import CONTEXT_FRAMES
 
 
@@ -71,50 +72,30 @@ class SimRows:
 
 
 class NeuralRows:
-    """The world model's stream pool; seat i may sit in any of its slots."""
+    """The world model's session; seat i may sit in any of its rows."""
 
     name = "neural"
 
-    def __init__(self, game: Game, pool: StreamPool, context_frames: int = CONTEXT_FRAMES):
+    def __init__(self, game: Game, world: WorldSession, context_frames: int = CONTEXT_FRAMES):
         spec = game.spec
-        self.spec, self.pool, self.capacity = spec, pool, pool.capacity
-        self.context_frames = context_frames
-        self.delay = pool.sampler.cfg.window - 1
-        self.sim = game.simulator(batch=1, device="cpu")    # renders context frames
+        self.spec, self.world, self.capacity = spec, world, world.capacity
+        self.delay = world.sampler.cfg.window - 1
+        self.start_frames = StartFrames(game, context_frames, images=True)
         self.slot_of: dict[int, int] = {}
-        n, a = pool.capacity, spec.actions.dim
-        cuda = pool.device.type == "cuda"
-        self._actions = torch.zeros(n, a, pin_memory=cuda)               # (N, A) by slot
+        n, a = world.capacity, spec.actions.dim
+        cuda = world.device.type == "cuda"
+        self._actions = torch.zeros(n, a, pin_memory=cuda)               # (N, A) by row
         self._previous = torch.zeros(n, a)
-        self._device_actions = torch.zeros(n, a, device=pool.device, dtype=pool.dtype)
+        self._device_actions = torch.zeros(n, a, device=world.device, dtype=world.dtype)
         self._host = torch.zeros(n, spec.height, spec.width, 3, dtype=torch.uint8,
                                  pin_memory=cuda)                        # (N, H, W, 3)
         self._frames = self._host.numpy()
-        self._images: dict[str, np.ndarray] = {}
-
-    def _context(self, start: StartState) -> torch.Tensor:
-        """Context frames (Fc, H, W, 3) uint8 of a start state."""
-        if isinstance(start, ImageStart) and start.image:
-            if start.image not in self._images:
-                from pathlib import Path
-
-                from neural_engine.packs.files import read_png
-
-                self._images[start.image] = read_png(Path(start.image),
-                                                     (self.spec.width, self.spec.height))
-            frame = torch.from_numpy(self._images[start.image])
-            return frame.expand(self.context_frames, -1, -1, -1)
-        frames = [self.sim.reset([start.seed], _poses(start))[0]]
-        idle = torch.zeros(1, self.spec.actions.dim)
-        for _ in range(self.context_frames - 1):
-            frames.append(self.sim.step(idle)[0])
-        return torch.stack(frames)
 
     def start(self, seat: int, start: StartState) -> np.ndarray:
         if seat in self.slot_of:
             self.stop(seat)
-        context = self._context(start)
-        slot = self.pool.join_frames(context, seed=start.seed)
+        context = self.start_frames(start)                              # (Fc, H, W, 3)
+        slot = self.world.join_frames(context, seed=start.seed)
         self.slot_of[seat] = slot
         self._previous[slot] = 0.0
         return context[-1].numpy().copy()
@@ -123,7 +104,7 @@ class NeuralRows:
         slot = self.slot_of.pop(seat, None)
         if slot is None:
             raise EngineError(f"seat {seat} has no world")
-        self.pool.leave(slot)
+        self.world.leave(slot)
 
     def step(self, actions: torch.Tensor) -> dict[int, np.ndarray]:
         if not self.slot_of:
@@ -134,7 +115,7 @@ class NeuralRows:
         changed = (self._actions != self._previous).any(1).tolist()
         self._previous.copy_(self._actions)
         self._device_actions.copy_(self._actions, non_blocking=True)
-        frames, ready = self.pool.step(self._device_actions, changed)
+        frames, ready = self.world.step(self._device_actions, changed)
         if not any(ready):
             return {}
         self._host.copy_(frames)                              # one copy for every row

@@ -149,10 +149,10 @@ class RollingStage:
         self.phases = PhaseClock()
         self.schedule = self.teacher.schedule
         self.autocast = device.type == "cuda"
+        bf16 = device.type == "cuda" and cfg.rollout_bf16
         self.sampler = StreamSampler(self.student, self.schedule, self.sampler_cfg, cfg.batch,
-                                     device, torch.float32)
-        if device.type == "cuda" and cfg.rollout_bf16:
-            self.sampler.forward = _in_bf16(self.student)
+                                     device, torch.float32,
+                                     forward=_in_bf16(self.student) if bf16 else None)
         if device.type == "cuda":
             self.sampler.capture()
         self.validation = Validation(game, cfg.eval_profile, (cfg.sampler, "causal"))
@@ -185,19 +185,17 @@ class RollingStage:
 
     def _generate(self, actions: torch.Tensor, tick: int) -> torch.Tensor:
         """One more tick's pass with gradient; clean estimates of the W window frames."""
-        commit = self.sampler.begin_tick(actions[:, CONTEXT + tick])
-        self.sampler.plan_pass(commit)
-        self.sampler.draw_noise()            # the entering frame's noise, as the pass draws it
-        t, q_time, cache = self.sampler.pass_inputs()
+        p = self.sampler.next_pass(actions[:, CONTEXT + tick])     # planned, not run
         # history enters without gradient; one tensor per layer, so that writing one
         # layer's keys does not invalidate another's saved for backward
+        cache = p.cache
         cache.k = [k.clone() for k in cache.k]
         cache.v = [v.clone() for v in cache.v]
         with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-            v = self.train_student(self.sampler.x.clone(), t, self.sampler.actions.clone(),
-                                   q_time, cache=cache, prev=self.sampler.pass_prev(t)).float()
-        window = self.sampler.x[:, 1:]
-        return self.schedule.x0_from_v(window, v[:, 1:], t[:, 1:])         # (B, W, C, h, w)
+            v = self.train_student(p.x.clone(), p.t, p.actions.clone(), p.positions,
+                                   cache=cache, prev=p.prev).float()
+        window = p.x[:, 1:]
+        return self.schedule.x0_from_v(window, v[:, 1:], p.t[:, 1:])       # (B, W, C, h, w)
 
     def _context(self, emitted: list[torch.Tensor], actions: torch.Tensor, tick: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:

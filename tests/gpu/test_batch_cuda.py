@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from neural_engine.model.dispatch import fused_runs_triton
-from neural_engine.runtime.batch import StreamPool
+from neural_engine.runtime.world import WorldSession
 from neural_engine.sampler.stream import SAMPLERS, StreamSampler
 
 pytestmark = pytest.mark.gpu
@@ -20,8 +20,8 @@ def start(m, stream, dtype):
 
 def drive(m, dtype, graphs, kernels="torch", ticks=24, capacity=4):
     """Latents per stream per own tick from a pool driven by ``EVENTS``."""
-    pool = StreamPool(m, SAMPLERS["rolling"], capacity, "cuda", cuda_graphs=graphs,
-                      kernels=kernels)
+    pool = WorldSession(m, SAMPLERS["rolling"], capacity, "cuda", cuda_graphs=graphs,
+                        kernels=kernels)
     slot_of, got = {}, {}
     for tick in range(ticks):
         for kind, stream in EVENTS.get(tick, []):

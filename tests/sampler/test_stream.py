@@ -175,3 +175,35 @@ def test_named_samplers_fill_the_trained_positions_and_are_a_typed_choice():
 
     with pytest.raises(SchemaError, match="'rollin' is not one of .*did you mean 'rolling'"):
         fill(EvalSettings, {"samplers": ["rolling", "rollin"]})
+
+
+@pytest.mark.parametrize("previous_frame", [False, True])
+def test_next_pass_hands_out_what_the_ticks_first_pass_runs_on(previous_frame, random_model):
+    """A forward of one's own on ``next_pass`` (as distillation runs the student) sees
+    what the sampler's own pass would: same velocity, bit for bit."""
+    model = random_model(previous_frame=previous_frame)
+    seen = []
+
+    def recording(*args, **kwargs):
+        v = model.denoiser(*args, **kwargs)
+        seen.append(v.clone())
+        return v
+
+    cfg = SamplerConfig(window=4, sink=1, ring=8)
+    ran = StreamSampler(model.denoiser, model.schedule, cfg, forward=recording)
+    planned = StreamSampler(model.denoiser, model.schedule, cfg)
+    for sampler in (ran, planned):
+        sampler.reset(*context(model), seed=3)
+        for tick in range(5):
+            sampler.step(action(tick))
+    seen.clear()
+    ran.step(action(5))
+    p = planned.next_pass(action(5))
+    q = cfg.window + 1
+    assert p.x.shape == (1, q, *model.config.latent_shape) and p.t.shape == (1, q)
+    assert p.x is planned.x and p.actions is planned.actions
+    assert (p.prev is not None) == previous_frame
+    assert p.t[0, 1:].tolist() == sorted(p.t[0, 1:].tolist())        # rising to the back
+    with torch.no_grad():
+        v = model.denoiser(p.x, p.t, p.actions, p.positions, cache=p.cache, prev=p.prev)
+    assert len(seen) == 1 and torch.equal(v, seen[0])

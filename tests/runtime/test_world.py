@@ -1,11 +1,11 @@
-"""The stream pool: streams that share a batch give exactly the frames they give alone."""
+"""The world session: streams that share a batch give exactly the frames they give alone."""
 
 import pytest
 import torch
 
 from neural_engine.errors import EngineError
 from neural_engine.model.world import WorldModel
-from neural_engine.runtime.batch import StreamPool
+from neural_engine.runtime.world import WorldSession
 from neural_engine.sampler.stream import SamplerConfig, StreamSampler
 
 ACTIONS = 8
@@ -56,7 +56,7 @@ def run_pool(model, capacity, events, ticks):
 
     Returns, per stream, its latents/frames per own tick (None while filling).
     """
-    pool = StreamPool(model, CFG, capacity)
+    pool = WorldSession(model, CFG, capacity)
     slot_of, own_tick, got = {}, {}, {}
     for tick in range(ticks):
         for kind, stream in events.get(tick, []):
@@ -114,7 +114,7 @@ def test_leave_and_join_reuse_a_slot_without_disturbing_the_others(model):
 
 
 def test_pool_refuses_a_full_pool_and_an_empty_slot(model):
-    pool = StreamPool(model, CFG, 1)
+    pool = WorldSession(model, CFG, 1)
     pool.join(*start(model, 0))
     with pytest.raises(EngineError, match="full"):
         pool.join(*start(model, 1))
@@ -132,7 +132,7 @@ def test_a_lockstep_row_cannot_join_alone(model):
 
 
 def test_a_refused_join_leaves_no_stream_behind(model):
-    pool = StreamPool(model, CFG, 2)
+    pool = WorldSession(model, CFG, 2)
     latents, actions = start(model, 0)
     too_long = torch.randn(20, *model.config.latent_shape)
     with pytest.raises(EngineError, match="do not fit"):
@@ -144,3 +144,114 @@ def test_a_refused_join_leaves_no_stream_behind(model):
     for tick in range(8):
         _, ready = pool.step(torch.stack([action(0, tick)] * 2))
     assert ready[slot] and not ready[1 - slot]        # no ghost stream in the other row
+
+
+# -- the session's own faces: frames in, frames out, rows together or alone ------------
+def context_frames(seed):
+    """Two context frames (2, 64, 64, 3) uint8 of one stream."""
+    g = torch.Generator().manual_seed(200 + seed)
+    return torch.randint(0, 256, (2, 64, 64, 3), generator=g, dtype=torch.uint8)
+
+
+def play(world, seeds, ticks):
+    """Frames per tick (ticks, N, 64, 64, 3) and ready flags of a session whose rows hold
+    the streams ``seeds`` (joined from frames), each under its own script."""
+    frames, ready = [], []
+    for tick in range(ticks):
+        batch = torch.stack([action(s, tick) for s in seeds])
+        changed = [tick > 0 and not torch.equal(action(s, tick), action(s, tick - 1))
+                   for s in seeds]
+        f, r = world.step(batch, changed)
+        frames.append(f.clone())
+        ready.append(r)
+    return torch.stack(frames), ready
+
+
+def test_batched_rows_give_the_frames_of_single_sessions_with_the_same_seeds(model):
+    seeds = [4, 9, 2]
+    world = WorldSession(model, CFG, len(seeds))
+    rows = [world.join_frames(context_frames(s), seed=s) for s in seeds]
+    assert rows == [0, 1, 2] and world.slots == rows and not world.free
+    together, ready = play(world, seeds, 8)
+    assert ready[:CFG.window - 1] == [[False] * 3] * (CFG.window - 1)
+    assert all(r == [True] * 3 for r in ready[CFG.window - 1:])
+    for row, seed in enumerate(seeds):
+        single = WorldSession(model, CFG, 1)
+        single.reset_frames(context_frames(seed)[None], seed=seed)
+        alone, _ = play(single, [seed], 8)
+        diff = (together[CFG.window - 1:, row].int() - alone[CFG.window - 1:, 0].int()).abs()
+        assert diff.max() <= 1 and diff.float().mean() < 1e-3, (seed, diff.max())
+    # the rows really are different worlds
+    assert not torch.equal(together[-1, 0], together[-1, 1])
+
+
+def test_reset_starts_every_row_in_lockstep_and_again_from_scratch(model):
+    world = WorldSession(model, CFG, 2)
+    context = torch.stack([context_frames(1), context_frames(2)])       # (2, Fc, H, W, 3)
+    world.reset_frames(context, seed=5)
+    assert world.slots == [0, 1] and not world.free
+    first, ready = play(world, [1, 1], 6)
+    assert ready[CFG.window - 1] == [True, True]
+    with pytest.raises(EngineError, match="full"):
+        world.join_frames(context_frames(3))
+    with pytest.raises(EngineError, match="lockstep"):
+        world.leave(0)
+    with pytest.raises(EngineError, match="1 contexts for a session of 2 rows"):
+        world.reset_frames(context[:1])
+    new = slice(CFG.window - 1, None)               # the ticks with new frames
+    world.reset_frames(context, seed=5)            # the caches start over: same frames
+    again, _ = play(world, [1, 1], 6)
+    assert torch.equal(first[new], again[new])
+    world.reset_frames(context, seed=6)            # another seed: other noise
+    assert not torch.equal(first[-1], play(world, [1, 1], 6)[0][-1])
+
+
+def test_a_single_row_may_leave_and_join_after_its_reset(model):
+    world = WorldSession(model, CFG, 1)
+    world.reset_frames(context_frames(1)[None], seed=1)
+    play(world, [1], 3)
+    world.leave(0)
+    assert world.free == [0] and world.ready == [False]
+    assert world.join_frames(context_frames(2), seed=2) == 0
+    joined, _ = play(world, [2], 6)
+    fresh = WorldSession(model, CFG, 1)
+    fresh.join_frames(context_frames(2), seed=2)
+    new = slice(CFG.window - 1, None)
+    assert torch.equal(joined[new], play(fresh, [2], 6)[0][new])
+
+
+def test_step_decodes_what_advance_returns(model):
+    stepped, advanced = WorldSession(model, CFG, 2), WorldSession(model, CFG, 2)
+    for world in (stepped, advanced):
+        for s in (1, 2):
+            world.join_frames(context_frames(s), seed=s)
+    for tick in range(6):
+        batch = torch.stack([action(1, tick), action(2, tick)])
+        frames, ready = stepped.step(batch)
+        latents = advanced.advance(batch)
+        assert (latents is None) == (not any(ready)) and advanced.ready == ready
+        if latents is not None:
+            assert torch.equal(frames, advanced.decode(latents))
+            assert frames.dtype == torch.uint8 and frames.shape == (2, 64, 64, 3)
+
+
+def test_encode_and_decode_keep_the_leading_dims_in_any_chunking(model, monkeypatch):
+    from neural_engine.runtime import world as world_module
+
+    world = WorldSession(model, CFG, 1)
+    frames = torch.stack([context_frames(s) for s in range(3)])         # (3, 2, H, W, 3)
+    latents = world.encode(frames)
+    assert latents.shape == (3, 2, *model.config.latent_shape)
+    decoded = world.decode(latents)
+    assert decoded.shape == frames.shape and decoded.dtype == torch.uint8
+    # one clip alone encodes as it does among others
+    torch.testing.assert_close(world.encode(frames[1]), latents[1], rtol=0, atol=1e-5)
+    monkeypatch.setattr(world_module, "CHUNK", 4)       # 6 frames: calls of 4, then 2
+    torch.testing.assert_close(world.encode(frames), latents, rtol=0, atol=1e-5)
+    assert (world.decode(latents).int() - decoded.int()).abs().max() <= 1
+    assert not torch.equal(decoded[0], decoded[1])      # other clips, other frames
+
+
+def test_a_session_needs_a_row(model):
+    with pytest.raises(EngineError, match="at least one row"):
+        WorldSession(model, CFG, 0)
