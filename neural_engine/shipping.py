@@ -38,9 +38,8 @@ def shipped_bytes(root: Path | None = None, leaving_out: str | None = None) -> i
     root = stored.ASSETS_ROOT if root is None else root
     if not root.is_dir():
         return 0
-    return sum(p.stat().st_size for game in root.iterdir()
-               if game.is_dir() and not game.name.startswith(".") and game.name != leaving_out
-               for p in game.iterdir() if p.is_file())
+    return sum(folder_bytes(game) for game in root.iterdir()
+               if game.is_dir() and not game.name.startswith(".") and game.name != leaving_out)
 
 
 def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | None = None,
@@ -101,12 +100,13 @@ def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | No
             save_probe(staging / PROBE_NAME, probe_model.half(), _probe_info(probe))
         write_manifest(staging, {"game": game, "sampler": sampler, "shipped": records,
                                  **(info or {})})
-        total = shipped_bytes(root, leaving_out=game) + shipped_bytes_of(staging)
+        this = folder_bytes(staging)
+        total = shipped_bytes(root, leaving_out=game) + this
         if total > ASSET_BUDGET:
             raise EngineError(
                 f"every game's shipped files would take {total / 2**20:.1f} MiB, more than "
                 f"the {ASSET_BUDGET >> 20} MiB budget (this game's: "
-                f"{shipped_bytes_of(staging) / 2**20:.1f} MiB); ship in int8, leave out the "
+                f"{this / 2**20:.1f} MiB); ship in int8, leave out the "
                 "teacher, or train a smaller model", where=str(final))
         verify_manifest(staging)
         load_world_model(staging / WEIGHTS_NAME)
@@ -118,7 +118,8 @@ def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | No
     return final
 
 
-def shipped_bytes_of(folder: Path) -> int:
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files directly in ``folder``."""
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 

@@ -61,7 +61,7 @@ def _info(path: Path | None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from neural_engine.games import load_spec
-    from neural_engine.shipping import ship, shipped_bytes
+    from neural_engine.shipping import folder_bytes, ship, shipped_bytes
     from neural_engine.sampler.stream import named_sampler
 
     load_spec(args.game)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     folder = ship(args.game, args.weights, probe=args.probe, teacher=args.teacher,
                   precision=args.precision,
                   teacher_precision=args.teacher_precision, sampler=args.sampler, info=_info(args.info))
-    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    size = folder_bytes(folder)
     print(f"shipped {folder} ({size / 2**20:.1f} MiB; every game's shipped files "
           f"{shipped_bytes() / 2**20:.1f} of 40 MiB)")
     return 0
