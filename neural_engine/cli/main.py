@@ -79,5 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return guarded(args.handler, args)
 
 
+def entry() -> None:
+    """The command's process: ``main``, then its exit code (a torchrun rank leaves through
+    ``training.distributed.exit_rank``, skipping the teardown that could abort it)."""
+    code = main()
+    ranks = sys.modules.get("neural_engine.training.distributed")
+    if ranks is not None:
+        ranks.exit_rank(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -84,6 +85,21 @@ def _leave() -> None:
     exit -6), which torchrun reports as a failed rank."""
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_rank(code: int) -> None:
+    """End a torchrun rank with ``code`` once its command has returned: the process
+    groups destroyed, the output flushed, and no interpreter teardown. Gloo's threads
+    can outlive ``destroy_process_group`` (DistributedDataParallel keeps its group
+    alive until collected) and abort the process while the interpreter tears down;
+    torchrun then reports a rank that had finished as failed. Returns at once when this
+    process never joined a group."""
+    if _joined is None:
+        return
+    _leave()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def wrap(module: torch.nn.Module, env: Distributed) -> torch.nn.Module:
