@@ -22,13 +22,13 @@ import torch
 
 from neural_engine.errors import EngineError
 from neural_engine.model import weights as stored
-from neural_engine.model.weights import (WEIGHTS_NAME, load_world_model, read_config,
-                                         save_world_model, verify_manifest, write_manifest)
+from neural_engine.model.weights import (TEACHER_NAME, WEIGHTS_NAME, load_world_model,
+                                         read_config, save_world_model, verify_manifest,
+                                         write_manifest)
 
 # Every game's shipped files together (the product's limit for the repository).
 ASSET_BUDGET = 40 << 20
 PROBE_NAME = "probe.safetensors"
-TEACHER_NAME = "teacher.safetensors"
 Precision = Literal["fp16", "int8"]
 
 
@@ -42,12 +42,14 @@ def shipped_bytes(root: Path | None = None, leaving_out: str | None = None) -> i
                if game.is_dir() and not game.name.startswith(".") and game.name != leaving_out)
 
 
-def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | None = None,
+def ship(game: str, weights: Path | None, probe: Path | None = None,
+         teacher: Path | None = None,
          precision: Precision = "fp16", teacher_precision: str = "bf16",
          sampler: str = "rolling",
          info: dict[str, Any] | None = None, root: Path | None = None) -> Path:
     """Write ``root/<game>/`` (``assets/<game>/``) from training's outputs; returns the
-    folder."""
+    folder. ``weights`` None with a ``teacher``: a game whose world model is still in
+    training keeps its chain's checkpoint (play stays on the simulator meanwhile)."""
     from neural_engine.evaluation.probe import load_probe, save_probe
 
     root = stored.ASSETS_ROOT if root is None else root
@@ -55,13 +57,18 @@ def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | No
         raise EngineError(f"precision {precision!r}: fp16 or int8")
     if teacher_precision not in ("bf16", "int8"):
         raise EngineError(f"teacher precision {teacher_precision!r}: bf16 or int8")
-    model = load_world_model(weights)
-    if model.config.game != game:
-        raise EngineError(f"weights are for game {model.config.game!r}, not {game!r}",
-                          where=str(weights))
-    _, trained = read_config(weights)
-    records: dict[str, Any] = {WEIGHTS_NAME: {"from": str(weights), "precision": precision,
-                                              "training": trained}}
+    if weights is None and teacher is None:
+        raise EngineError("nothing to ship: name the world model (--weights) or, while it "
+                          "is still in training, the teacher checkpoint (--teacher)",
+                          where=game)
+    model, records = None, {}
+    if weights is not None:
+        model = load_world_model(weights)
+        if model.config.game != game:
+            raise EngineError(f"weights are for game {model.config.game!r}, not {game!r}",
+                              where=str(weights))
+        records[WEIGHTS_NAME] = {"from": str(weights), "precision": precision,
+                                 "training": read_config(weights)[1]}
     teacher_model = None
     if teacher is not None:
         teacher_model = load_world_model(teacher)
@@ -90,14 +97,17 @@ def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | No
     except OSError as exc:
         raise EngineError(f"cannot write: {exc.strerror or exc}", where=str(staging)) from None
     try:
-        save_world_model(staging / WEIGHTS_NAME, model, dtype=torch.float16,
-                         info=trained, int8=precision == "int8")
+        if model is not None:
+            save_world_model(staging / WEIGHTS_NAME, model, dtype=torch.float16,
+                             info=records[WEIGHTS_NAME]["training"], int8=precision == "int8")
         if teacher_model is not None:
             save_world_model(staging / TEACHER_NAME, teacher_model, dtype=torch.bfloat16,
                              info=records[TEACHER_NAME]["training"],
                              int8=teacher_precision == "int8")
         if probe_model is not None:
             save_probe(staging / PROBE_NAME, probe_model.half(), _probe_info(probe))
+        for name in (WEIGHTS_NAME, TEACHER_NAME, PROBE_NAME):
+            _keep_unchanged(staging / name, final / name)
         write_manifest(staging, {"game": game, "sampler": sampler, "shipped": records,
                                  **(info or {})})
         this = folder_bytes(staging)
@@ -109,7 +119,7 @@ def ship(game: str, weights: Path, probe: Path | None = None, teacher: Path | No
                 f"{this / 2**20:.1f} MiB); ship in int8, leave out the "
                 "teacher, or train a smaller model", where=str(final))
         verify_manifest(staging)
-        load_world_model(staging / WEIGHTS_NAME)
+        load_world_model(staging / (WEIGHTS_NAME if model is not None else TEACHER_NAME))
         _swap(staging, final)
     except OSError as exc:
         raise EngineError(f"cannot write: {exc.strerror or exc}", where=str(final)) from None
@@ -132,6 +142,28 @@ def _probe_info(path: Path) -> dict[str, Any]:
         except (ValueError, RecursionError):
             info = {}
     return info if isinstance(info, dict) else {}
+
+
+def _keep_unchanged(new: Path, old: Path) -> None:
+    """Where ``new`` holds what the shipped ``old`` holds (the same tensors and the same
+    metadata), put ``old``'s bytes in its place: safetensors writes its metadata table
+    in no fixed order, so a file shipped again unchanged would otherwise differ byte for
+    byte and enter git's history once more."""
+    if not (new.is_file() and old.is_file()) or new.stat().st_size != old.stat().st_size:
+        return
+    parts = _parts(new)
+    if parts is not None and parts == _parts(old):
+        shutil.copyfile(old, new)
+
+
+def _parts(path: Path) -> tuple[Any, bytes] | None:
+    """A safetensors file's header, parsed, and its data bytes (None: not readable)."""
+    try:
+        data = path.read_bytes()
+        size = int.from_bytes(data[:8], "little")
+        return json.loads(data[8:8 + size]), data[8 + size:]
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def _swap(staging: Path, final: Path) -> None:

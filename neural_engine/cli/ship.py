@@ -25,8 +25,10 @@ def add_parser(sub) -> None:
                                    "when a file is not what it claims or all games' "
                                    "weights would pass 40 MiB.")
     p.add_argument("--game", required=True, help="the game the weights are for")
-    p.add_argument("--weights", required=True, type=Path,
-                   help="the world model to play (e.g. runs/rolling/student.safetensors)")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="the world model to play (e.g. runs/rolling/student.safetensors); "
+                        "left out while it is still in training, --teacher alone keeps the "
+                        "chain's checkpoint and play stays on the simulator")
     p.add_argument("--probe", type=Path, default=None,
                    help="the action-control probe (runs/probe/probe.safetensors)")
     p.add_argument("--teacher", type=Path, default=None,

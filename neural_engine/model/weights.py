@@ -33,6 +33,8 @@ from neural_engine.model.world import WorldModel
 
 FORMAT = "neural-engine/world-model/1"
 WEIGHTS_NAME = "world_model.safetensors"
+# a world model's teacher, shipped as its training chain's checkpoint (not played)
+TEACHER_NAME = "teacher.safetensors"
 MANIFEST_NAME = "manifest.json"
 ASSETS_ROOT = Path(__file__).resolve().parents[2] / "assets"
 
@@ -160,13 +162,18 @@ MAX_ASSET_BYTES = 256 << 20
 def shipped_weights(game: str) -> Path | None:
     """The shipped weights of a game, verified (``verify_manifest``); None when the game
     ships none: no ``assets/<game>/``, or one holding neither weights nor a manifest.
+    A folder that keeps only a training checkpoint (the teacher of a world model still
+    in training, ``neural-engine ship --teacher`` alone) ships none either.
     Weights without a manifest, or a manifest that does not hold, are an EngineError:
     the engine falls back to the simulator only when asked (``--engine sim``)."""
     folder = ASSETS_ROOT / game
     if not folder.is_dir() or (not (folder / MANIFEST_NAME).exists()
                                and not any(folder.glob("*.safetensors"))):
         return None
-    if WEIGHTS_NAME not in verify_manifest(folder):
+    listed = verify_manifest(folder)
+    if WEIGHTS_NAME not in listed:
+        if TEACHER_NAME in listed:
+            return None
         raise EngineError(f"the manifest lists no {WEIGHTS_NAME}", where=str(folder))
     return folder / WEIGHTS_NAME
 

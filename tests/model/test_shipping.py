@@ -66,6 +66,21 @@ def test_shipping_again_replaces_the_folder_whole(root, tiny_weights, probe_file
     assert [p.name for p in root.iterdir()] == ["maze"]        # no staging left behind
 
 
+def test_a_file_shipped_again_unchanged_keeps_its_bytes(root, tiny_weights, probe_file):
+    # safetensors writes its metadata table in no fixed order: shipping the same files
+    # again must not rewrite them (each rewrite would enter git's history once more)
+    first = ship("maze", tiny_weights, probe=probe_file, teacher=tiny_weights)
+    before = {p.name: p.read_bytes() for p in first.iterdir()}
+    folder = ship("maze", first / "world_model.safetensors", probe=first / "probe.safetensors",
+                  teacher=first / "teacher.safetensors", info={"note": "again"})
+    for name in ("world_model.safetensors", "probe.safetensors", "teacher.safetensors"):
+        assert (folder / name).read_bytes() == before[name], name
+    verify_manifest(folder)
+    # a changed file is written anew
+    folder = ship("maze", tiny_weights, probe=probe_file, precision="int8")
+    assert (folder / "world_model.safetensors").read_bytes() != before["world_model.safetensors"]
+
+
 def test_past_the_budget_nothing_changes(root, tiny_weights, probe_file):
     folder = ship("maze", tiny_weights, probe=probe_file)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
@@ -127,3 +142,30 @@ def test_the_teacher_may_ship_in_8_bits_too(root, tiny_weights):
     assert json.loads((folder / "manifest.json").read_text())[
         "shipped"]["teacher.safetensors"]["precision"] == "int8"
     load_world_model(folder / "teacher.safetensors")
+
+
+def test_a_game_still_in_training_ships_its_teacher_alone_and_plays_the_simulator(
+        root, tiny_weights, capsys):
+    # a chain's checkpoint kept in assets/ (within the budget) before the world model
+    # exists: nothing to play yet, so the engine picks the simulator, and says so
+    with pytest.raises(EngineError, match="nothing to ship"):
+        ship("maze", None)
+    assert main(["ship", "--game", "maze", "--teacher", str(tiny_weights),
+                 "--teacher-precision", "int8"]) == 0
+    folder = root / "maze"
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json",
+                                                        "teacher.safetensors"]
+    verify_manifest(folder)
+    assert shipped_weights("maze") is None
+    load_world_model(folder / "teacher.safetensors")
+    from neural_engine.model.weights import load_model
+
+    with pytest.raises(EngineError, match="no trained weights for game 'maze'"):
+        load_model("maze", None, None, torch.device("cpu"), torch.float32)
+    # a folder listing neither a world model nor a teacher is still an error
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "teacher.safetensors").rename(folder / "other.safetensors")
+    manifest["files"] = {"other.safetensors": manifest["files"]["teacher.safetensors"]}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(EngineError, match="lists no world_model.safetensors"):
+        shipped_weights("maze")
