@@ -19,7 +19,6 @@ An exponential moving average of the weights is what gets evaluated and exported
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -37,6 +36,7 @@ from neural_engine.model.world import WorldModel
 from neural_engine.schema import bounds
 from neural_engine.training.validation import Validation
 from neural_engine.training.frozen import FrozenEncoder
+from neural_engine.training.lr import learning_rate, set_learning_rate
 from neural_engine.training.phases import PhaseClock
 from neural_engine.training.trainer import Distributed, compiled, wrap
 from neural_engine.training.warm import warm_start
@@ -110,15 +110,6 @@ def noise_levels(cfg, batch: int, frames: int, schedule, generator=None, device=
     use_window = ((u >= cfg.clean_prefix_prob)
                   & (u < cfg.clean_prefix_prob + cfg.window_prob))[:, None]
     return torch.where(use_window, windowed, t)
-
-
-def learning_rate(cfg: TeacherTraining, step: int) -> float:
-    """Linear warm-up, then constant or (``decay_steps`` > 0) cosine down to ``min_lr``."""
-    lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
-    if cfg.decay_steps <= cfg.warmup or step < cfg.warmup:
-        return lr
-    done = min(1.0, (step - cfg.warmup) / (cfg.decay_steps - cfg.warmup))
-    return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
 class TeacherStage:
@@ -214,8 +205,7 @@ class TeacherStage:
             weight = (t > 1e-3).float()
             loss = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)
         with self.phases("backward"):
-            for group in self.optim.param_groups:
-                group["lr"] = self._lr(step)
+            set_learning_rate(self.optim, self._lr(step))
             self.optim.zero_grad(set_to_none=True)
             loss.backward()
         with self.phases("optimizer"):
