@@ -85,6 +85,11 @@ def ship(game: str, weights: Path | None, probe: Path | None = None,
 
         scales = tuple(m.scale for m in load_spec(game).control.motion)
         probe_model = load_probe(probe, scales=scales)
+        collapse = _probe_info(probe).get("collapse")
+        if isinstance(collapse, dict) and collapse.get("exported") == "final":
+            raise EngineError("this probe's training collapsed and no earlier weights read "
+                              "better (its info's 'collapse'); train it again before it "
+                              "rules any gate", where=str(probe))
         records[PROBE_NAME] = {"from": str(probe), "precision": "fp16",
                                "use": "the action-control probe neural-engine eval reads; "
                                       "not part of the world model"}

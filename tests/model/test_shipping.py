@@ -169,3 +169,19 @@ def test_a_game_still_in_training_ships_its_teacher_alone_and_plays_the_simulato
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(EngineError, match="lists no world_model.safetensors"):
         shipped_weights("maze")
+
+
+def test_a_probe_whose_training_collapsed_is_refused(root, tmp_path, tiny_weights):
+    # the probe stage marks a collapse it could not undo (docs/training.md, the probe's
+    # training); such a ruler must not ship, while one that fell back to its best
+    # evaluation's weights may
+    scales = tuple(m.scale for m in load_spec("maze").control.motion)
+    bad, rescued = tmp_path / "bad.safetensors", tmp_path / "rescued.safetensors"
+    save_probe(bad, MotionProbe(scales, 8), {"turn_accuracy": 0.4,
+                                             "collapse": {"exported": "final"}})
+    save_probe(rescued, MotionProbe(scales, 8), {"turn_accuracy": 0.9,
+                                                 "collapse": {"exported": "step 1000"}})
+    with pytest.raises(EngineError, match="collapsed"):
+        ship("maze", tiny_weights, probe=bad)
+    assert not (root / "maze").exists()
+    assert (ship("maze", tiny_weights, probe=rescued) / "probe.safetensors").is_file()
