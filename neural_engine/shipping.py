@@ -61,31 +61,26 @@ def ship(game: str, weights: Path | None, probe: Path | None = None,
         raise EngineError("nothing to ship: name the world model (--weights) or, while it "
                           "is still in training, the teacher checkpoint (--teacher)",
                           where=game)
-    model, records = None, {}
+    records: dict[str, Any] = {}
+    model = teacher_model = None
     if weights is not None:
-        model = load_world_model(weights)
-        if model.config.game != game:
-            raise EngineError(f"weights are for game {model.config.game!r}, not {game!r}",
-                              where=str(weights))
+        model = _world_model(weights, game, "weights are")
         records[WEIGHTS_NAME] = {"from": str(weights), "precision": precision,
                                  "training": read_config(weights)[1]}
-    teacher_model = None
     if teacher is not None:
-        teacher_model = load_world_model(teacher)
-        if teacher_model.config.game != game:
-            raise EngineError(f"a teacher for game {teacher_model.config.game!r}, not "
-                              f"{game!r}", where=str(teacher))
+        teacher_model = _world_model(teacher, game, "a teacher")
         records[TEACHER_NAME] = {"from": str(teacher), "precision": teacher_precision,
                                  "training": read_config(teacher)[1],
                                  "use": "the next distillation's score and the next teacher "
                                         "run's warm start; not used to play"}
-    probe_model = None
+    probe_model = probe_info = None
     if probe is not None:
         from neural_engine.games import load_spec
 
         scales = tuple(m.scale for m in load_spec(game).control.motion)
         probe_model = load_probe(probe, scales=scales)
-        collapse = _probe_info(probe).get("collapse")
+        probe_info = _probe_info(probe)
+        collapse = probe_info.get("collapse")
         if isinstance(collapse, dict) and collapse.get("exported") == "final":
             raise EngineError("this probe's training collapsed and no earlier weights read "
                               "better (its info's 'collapse'); train it again before it "
@@ -110,7 +105,7 @@ def ship(game: str, weights: Path | None, probe: Path | None = None,
                              info=records[TEACHER_NAME]["training"],
                              int8=teacher_precision == "int8")
         if probe_model is not None:
-            save_probe(staging / PROBE_NAME, probe_model.half(), _probe_info(probe))
+            save_probe(staging / PROBE_NAME, probe_model.half(), probe_info)
         for name in (WEIGHTS_NAME, TEACHER_NAME, PROBE_NAME):
             _keep_unchanged(staging / name, final / name)
         write_manifest(staging, {"game": game, "sampler": sampler, "shipped": records,
@@ -131,6 +126,16 @@ def ship(game: str, weights: Path | None, probe: Path | None = None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def _world_model(path: Path, game: str, what: str):
+    """The world model in ``path``, refused unless it is ``game``'s; ``what`` names it
+    in the message ("weights are", "a teacher")."""
+    model = load_world_model(path)
+    if model.config.game != game:
+        raise EngineError(f"{what} for game {model.config.game!r}, not {game!r}",
+                          where=str(path))
+    return model
 
 
 def folder_bytes(folder: Path) -> int:

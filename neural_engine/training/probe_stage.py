@@ -30,7 +30,7 @@ from neural_engine.evaluation.probe import MotionProbe, save_probe
 from neural_engine.games import Game
 from neural_engine.schema import bounds
 from neural_engine.training.lr import learning_rate, set_learning_rate
-from neural_engine.training.trainer import Distributed, wrap
+from neural_engine.training.trainer import Distributed, update_ema, wrap
 
 EXPORT_NAME = "probe.safetensors"
 
@@ -106,9 +106,7 @@ class ProbeStage:
         grad = torch.nn.utils.clip_grad_norm_(self.probe.parameters(),
                                               self.cfg.grad_clip or float("inf"))
         self.optim.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.ema.parameters()), list(self.probe.parameters()),
-                                 1.0 - self.cfg.ema)
+        update_ema(self.ema, self.probe, self.cfg.ema)
         return {"loss": loss.detach(), "grad": grad}
 
     @torch.no_grad()

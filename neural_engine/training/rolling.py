@@ -48,7 +48,7 @@ from neural_engine.schema import bounds
 from neural_engine.training.validation import CONTEXT, Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.phases import PhaseClock
-from neural_engine.training.trainer import Distributed, compiled, wrap
+from neural_engine.training.trainer import Distributed, compiled, update_ema, wrap
 from neural_engine.training.warm import warm_start
 
 EXPORT_NAME = "student.safetensors"
@@ -293,9 +293,7 @@ class RollingStage:
             loss.backward()
             grad = torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
             self.optim.step()
-            with torch.no_grad():
-                torch._foreach_lerp_(list(self.ema.parameters()),
-                                     list(self.student.parameters()), 1.0 - cfg.ema)
+            update_ema(self.ema, self.student, cfg.ema)
 
         # The critic learns the student's frames (flow matching on detached samples).
         with self.phases("critic"):

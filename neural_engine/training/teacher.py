@@ -38,7 +38,7 @@ from neural_engine.training.validation import Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.lr import learning_rate, set_learning_rate
 from neural_engine.training.phases import PhaseClock
-from neural_engine.training.trainer import Distributed, compiled, wrap
+from neural_engine.training.trainer import Distributed, compiled, update_ema, wrap
 from neural_engine.training.warm import warm_start
 
 EXPORT_NAME = "teacher.safetensors"
@@ -211,9 +211,7 @@ class TeacherStage:
         with self.phases("optimizer"):
             grad = torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), 1.0)
             self.optim.step()
-            with torch.no_grad():
-                torch._foreach_lerp_(list(self.ema.parameters()),
-                                     list(self.denoiser.parameters()), 1.0 - self.cfg.ema)
+            update_ema(self.ema, self.denoiser, self.cfg.ema)
         return {"loss": loss.detach(), "grad": grad}
 
     def eval_model(self) -> WorldModel:

@@ -82,6 +82,13 @@ def fast_matmuls(device: torch.device | str) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """One step of the exponential moving average the stages evaluate and export:
+    ema ← decay·ema + (1 − decay)·model, over the parameters."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+
+
 def compiled(module: torch.nn.Module, enabled: bool, mode: str = "default"):
     """``module``'s forward under torch.compile when ``enabled`` (a CUDA training step).
 
