@@ -24,7 +24,8 @@ of the all-reduce kernels, and the share of the step the gradient synchronisatio
 costs: the step timed again with the all-reduce skipped (``no_sync``), against the
 real one. ``scaling.py`` puts such reports of 1, 2, 4 and 8 GPUs side by side.
 
-It knows stages only through their ``train_step``, ``items_per_step`` and ``phases``.
+It knows stages only through their ``train_step``, ``items_per_step`` and ``phases``
+(and, for the FLOP count, the plain modules behind their compiled forwards).
 """
 
 from __future__ import annotations
@@ -84,25 +85,28 @@ def _sync(device: torch.device) -> None:
 def count_flops(stage, step: int) -> float:
     """FLOPs of one step, run eagerly under the FLOP counter.
 
-    A stage's prepared attention (the teacher's ``attention``) is counted as SDPA with its
-    dense mask, whichever way it runs: FlexAttention does not run under the counter, and
-    so every variant counts the same work (masked tiles included, as every session's
-    numbers have) and its TFLOP/s compare like its frames/s.
+    A stage's compiled forwards (the attributes its ``uncompiled`` names, with the plain
+    modules they wrap) run as those modules: torch.compile's kernels are not seen by the
+    counter. A stage's prepared attention (the teacher's ``attention``) is counted as
+    SDPA with its dense mask, whichever way it runs: FlexAttention does not run under the
+    counter, and so every variant counts the same work (masked tiles included, as every
+    session's numbers have) and its TFLOP/s compare like its frames/s.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    fast = getattr(stage, "train_denoiser", None)
+    plain = dict(getattr(stage, "uncompiled", {}))
+    fast = {name: getattr(stage, name) for name in plain}
     attention = getattr(stage, "attention", None)
-    if fast is not None:
-        stage.train_denoiser = stage.denoiser            # count the plain module
+    for name, module in plain.items():
+        setattr(stage, name, module)                     # count the plain module
     if attention is not None:
         stage.attention = attention.dense()
     try:
         with FlopCounterMode(display=False) as counter:
             stage.train_step(step)
     finally:
-        if fast is not None:
-            stage.train_denoiser = fast
+        for name, forward in fast.items():
+            setattr(stage, name, forward)
         if attention is not None:
             stage.attention = attention
     return float(counter.get_total_flops())

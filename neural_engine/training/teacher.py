@@ -138,6 +138,8 @@ class TeacherStage:
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False)
         self.train_denoiser = compiled(wrap(self.denoiser, env), cfg.compile and
                                        device.type == "cuda", cfg.compile_mode)
+        # what the training bench's FLOP counter runs instead of the compiled forward
+        self.uncompiled = {"train_denoiser": self.denoiser}
         self.optim = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr,
                                        weight_decay=cfg.weight_decay, betas=(0.9, 0.99),
                                        fused=device.type == "cuda")
