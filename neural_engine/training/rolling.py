@@ -13,7 +13,8 @@ Each generator step (see docs/rolling_forcing.md for the whole algorithm in word
 3. Distribution matching (DMD). The x̂0 frames are noised to a random level and
    scored by the frozen teacher (the real score) and by a critic trained on the
    student's frames (the fake score), both seeing the sink frame and the most recent
-   generated frames as clean history. The student moves along (fake − real), the
+   generated frames as clean history (padded after the window to one length, which
+   nothing sees: ``fixed_length``). The student moves along (fake − real), the
    DMD gradient, normalised per sample.
 4. Ground-truth anchor (our addition; games give a truth the paper's videos lack):
    for rollouts up to ``gt_horizon`` ticks (by default all of them), the window frames
@@ -40,6 +41,7 @@ from neural_engine.data.clips import SimClips
 from neural_engine.errors import EngineError
 from neural_engine.games import Game
 from neural_engine.input.actions import pressed
+from neural_engine.model.attention import FrameAttention
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
@@ -87,13 +89,41 @@ class RollingTraining:
     rollout_bf16: bool = True
     # clips played by the game's training player (every control pressed more often)
     training_agent: bool = False
+    # The scorers' sequence always ``max_frames`` long: while the history is short (early
+    # in a rollout) padding frames follow the window, last, so under the block-causal mask
+    # no real frame sees them, and the losses skip them. The teacher and the critic then
+    # see one shape, under one mask and one rotary table made once, and one compiled
+    # graph (``compile``) serves every step. The real frames' numbers are the exact
+    # length's within float rounding, from the same random draws (tests/training/
+    # test_rolling.py); false: the sequence as long as its history, as before
+    fixed_length: bool = True
     # torch.compile the scorers' forwards (the frozen teacher, the critic) on CUDA: eager,
-    # they are hundreds of small launches each (the step is 88 % host gaps); the history
-    # they see has one of a few lengths, each compiled once. Off until the training bench
-    # has measured it (`bench --train rolling --variant compile=true`): its compile time
-    # comes out of a call's few minutes of training
+    # they are hundreds of small launches each (the step is 88 % host gaps). With
+    # ``fixed_length`` they see one shape and compile once (in the first step); without,
+    # every history length compiles again. Off until the training bench has measured it
+    # (`bench --train rolling --variant compile=true`): its compile time comes out of a
+    # call's few minutes of training
     compile: bool = False
+    # torch.compile's mode, the teacher stage's choices: "reduce-overhead" also replays
+    # the compiled scorers (forward, and the critic's backward) as CUDA graphs
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune",
+                          "max-autotune-no-cudagraphs"] = "default"
     eval_profile: Literal["quick", "cpu", "smoke", "full"] = "quick"   # validation
+
+
+@dataclass(frozen=True)
+class ScoreLayout:
+    """The scorers' sequence: sink, recent history, window, then (``fixed_length``)
+    padding up to ``frames``; what the denoiser needs for it, made once per length.
+
+    frames: F, the sequence's length; mask: the block-causal attention over it, prepared;
+    positions (F,): frame i at time position i; rotary: their rotary table.
+    """
+
+    frames: int
+    mask: FrameAttention
+    positions: torch.Tensor
+    rotary: tuple[torch.Tensor, torch.Tensor]
 
 
 def _in_bf16(module: torch.nn.Module):
@@ -128,8 +158,12 @@ class RollingStage:
         self.ema = copy.deepcopy(self.student).requires_grad_(False)
         self.train_student = wrap(self.student, env)
         fast = cfg.compile and device.type == "cuda"
-        self.real = compiled(self.teacher.denoiser, fast)
-        self.train_critic = compiled(wrap(self.critic, env), fast)
+        critic = wrap(self.critic, env)
+        self.real = compiled(self.teacher.denoiser, fast, cfg.compile_mode)
+        self.train_critic = compiled(critic, fast, cfg.compile_mode)
+        # what the training bench's FLOP counter runs instead of the compiled forwards
+        self.uncompiled = {"real": self.teacher.denoiser, "train_critic": critic}
+        self.graphed = fast and cfg.compile_mode in ("reduce-overhead", "max-autotune")
         fused = device.type == "cuda"
         self.optim = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr,
                                        weight_decay=0.0, betas=(0.0, 0.99), fused=fused)
@@ -140,6 +174,7 @@ class RollingStage:
         self.sampler_cfg = SAMPLERS[cfg.sampler]
         self.window = self.sampler_cfg.window
         self.max_frames = self.teacher.config.denoiser.max_frames
+        self.layouts: dict[int, ScoreLayout] = {}       # by length, each made once
         self.clip_len = CONTEXT + cfg.rollout_max + self.window
         self.clips = SimClips(game, cfg.batch, self.clip_len, device,
                               seed=seed * 1000 + env.rank, episode_ticks=cfg.episode_ticks,
@@ -208,44 +243,97 @@ class RollingStage:
         hist_actions = torch.stack([actions[:, i] for i in index], 1)
         return hist, hist_actions
 
+    def _layout(self, history: int) -> ScoreLayout:
+        """The scorers' sequence for ``history`` clean frames before the window: always
+        ``max_frames`` long (``fixed_length``), or exactly history + window."""
+        n = self.max_frames if self.cfg.fixed_length else history + self.window
+        if n not in self.layouts:
+            denoiser = self.teacher.denoiser
+            positions = torch.arange(n, device=self.device)
+            self.layouts[n] = ScoreLayout(
+                n, denoiser.frame_attention(block_causal_mask(n, self.device)), positions,
+                denoiser.rotary(positions))
+        return self.layouts[n]
+
     def _score_prev(self, x: torch.Tensor, t: torch.Tensor):
         """Predecessors for the scorers' sequence (models with the predecessor path): the
-        frame after the sink does not follow it, so its predecessor is hidden."""
+        frame after the sink does not follow it, so its predecessor is hidden. (Padding
+        frames take the frame before them; nothing reads what they give.)"""
         if self.teacher.denoiser.prev_embed is None:
             return None
         missing = torch.zeros_like(t, dtype=torch.bool)
         missing[:, 1] = True
         return previous_frames(x, t, missing)
 
-    def _real_score(self, x, tt, a, pos, mask, prev) -> torch.Tensor:
+    def _real_score(self, x, tt, a, pos, mask, prev, rotary=None) -> torch.Tensor:
         """The frozen teacher's velocity (B, F, C, h, w), guided towards the actions a
         (B, F, A) when ``guidance``: on every frame, or (``guidance_where = "pressed"``)
         only on the frames whose action is not the no-op."""
         teacher = self.real
-        v = teacher(x, tt, a, pos, frame_mask=mask, prev=prev).float()
+        v = teacher(x, tt, a, pos, frame_mask=mask, prev=prev, rotary=rotary).float()
         if self.cfg.guidance == 1.0:
             return v
         drop = torch.ones(tt.shape, dtype=torch.bool, device=tt.device)
-        v_none = teacher(x, tt, a, pos, frame_mask=mask, prev=prev, drop_actions=drop).float()
+        v_none = teacher(x, tt, a, pos, frame_mask=mask, prev=prev, rotary=rotary,
+                         drop_actions=drop).float()
         guided = v_none + self.cfg.guidance * (v - v_none)
         if self.cfg.guidance_where == "all":
             return guided
         return torch.where(pressed(a)[:, :, None, None, None], guided, v)
 
-    def _score_inputs(self, hist, hist_actions, window, window_actions):
+    def _score_inputs(self, hist, hist_actions, window, window_actions, frames: int):
+        """The scorers' sequence of ``frames``: the clean history (B, H, …), the window
+        (B, W, …) noised to random levels, then padding (zeros at level 1, no action).
+        Returns it (x, levels, actions) with the window's levels, noise and noisy latents;
+        the padding draws nothing, so the random stream is the exact length's."""
         b, h = hist.shape[:2]
         w = window.shape[1]
         t = torch.rand(b, w, device=self.device) * (self.cfg.dmd_t_max - self.cfg.dmd_t_min) \
             + self.cfg.dmd_t_min
         noise = torch.randn_like(window)
         noisy = self.schedule.add_noise(window, noise, t)
-        x = torch.cat([hist, noisy], 1)
-        tt = torch.cat([torch.zeros(b, h, device=self.device), t], 1)
-        a = torch.cat([hist_actions, window_actions], 1)
+        pad = frames - h - w
+        x = torch.cat([hist, noisy, hist.new_zeros(b, pad, *hist.shape[2:])], 1)
+        tt = torch.cat([torch.zeros(b, h, device=self.device), t,
+                        torch.ones(b, pad, device=self.device)], 1)
+        a = torch.cat([hist_actions, window_actions,
+                       hist_actions.new_zeros(b, pad, hist_actions.shape[2])], 1)
         return x, tt, a, t, noise, noisy
+
+    @torch.no_grad()
+    def _dmd_direction(self, x0, hist, hist_actions, window_actions) -> torch.Tensor:
+        """Where the student's window x0 (B, W, C, h, w) should move: (fake − real) of the
+        two scores' clean estimates, normalised per sample."""
+        h, w = hist.shape[1], self.window
+        layout = self._layout(h)
+        x, tt, a, t, _, noisy = self._score_inputs(hist, hist_actions, x0, window_actions,
+                                                   layout.frames)
+        with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+            prev = self._score_prev(x, tt)
+            v_real = self._real_score(x, tt, a, layout.positions, layout.mask, prev,
+                                      layout.rotary)
+            v_fake = self.train_critic(x, tt, a, layout.positions, frame_mask=layout.mask,
+                                       prev=prev, rotary=layout.rotary).float()
+        real = self.schedule.x0_from_v(noisy, v_real[:, h:h + w], t)
+        fake = self.schedule.x0_from_v(noisy, v_fake[:, h:h + w], t)
+        scale = (x0 - real).abs().mean((1, 2, 3, 4), keepdim=True).clamp_min(1e-4)
+        return (fake - real) / scale
+
+    def _critic_loss(self, x0, hist, hist_actions, window_actions) -> torch.Tensor:
+        """The critic's flow-matching loss on the student's window x0 (B, W, …), detached."""
+        h, w = hist.shape[1], self.window
+        layout = self._layout(h)
+        x, tt, a, _, noise, _ = self._score_inputs(hist, hist_actions, x0, window_actions,
+                                                   layout.frames)
+        with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+            v = self.train_critic(x, tt, a, layout.positions, frame_mask=layout.mask,
+                                  prev=self._score_prev(x, tt), rotary=layout.rotary).float()
+        return F.mse_loss(v[:, h:h + w], self.schedule.velocity_target(x0, noise))
 
     def train_step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
+        if self.graphed:      # a new iteration for the compiled scorers' CUDA graphs
+            torch.compiler.cudagraph_mark_step_begin()
         with self.phases("data"):
             clip = self.clips.next()
         latents, actions = clip.latents, clip.actions
@@ -256,26 +344,10 @@ class RollingStage:
             x0 = self._generate(actions, ticks)                               # (B, W, ...)
         window_actions = self.sampler.actions[:, 1:].clone()
         hist, hist_actions = self._context(emitted, actions, ticks)
-        n = hist.shape[1] + self.window
-        mask = block_causal_mask(n, self.device)
-        pos = torch.arange(n, device=self.device)
 
         # DMD: the student moves from the fake score towards the real one.
         with self.phases("scores"):
-            with torch.no_grad():
-                x, tt, a, t, _, noisy = self._score_inputs(hist, hist_actions, x0.detach(),
-                                                           window_actions)
-                with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-                    prev = self._score_prev(x, tt)
-                    v_real = self._real_score(x, tt, a, pos, mask, prev)
-                    v_fake = self.train_critic(x, tt, a, pos, frame_mask=mask,
-                                               prev=prev).float()
-                h = hist.shape[1]
-                real = self.schedule.x0_from_v(noisy, v_real[:, h:], t)
-                fake = self.schedule.x0_from_v(noisy, v_fake[:, h:], t)
-                scale = (x0.detach() - real).abs().mean((1, 2, 3, 4),
-                                                        keepdim=True).clamp_min(1e-4)
-                direction = (fake - real) / scale
+            direction = self._dmd_direction(x0.detach(), hist, hist_actions, window_actions)
         loss_dmd = 0.5 * F.mse_loss(x0, (x0 - direction).detach())
         loss = loss_dmd
         loss_gt = torch.zeros((), device=self.device)
@@ -299,13 +371,7 @@ class RollingStage:
         with self.phases("critic"):
             critic_loss = torch.zeros((), device=self.device)
             for _ in range(cfg.critic_steps):
-                x, tt, a, t, noise, _ = self._score_inputs(hist, hist_actions, x0.detach(),
-                                                           window_actions)
-                with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
-                    v = self.train_critic(x, tt, a, pos, frame_mask=mask,
-                                          prev=self._score_prev(x, tt)).float()
-                target = self.schedule.velocity_target(x0.detach(), noise)
-                c_loss = F.mse_loss(v[:, hist.shape[1]:], target)
+                c_loss = self._critic_loss(x0.detach(), hist, hist_actions, window_actions)
                 self.optim_critic.zero_grad(set_to_none=True)
                 c_loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.critic.parameters(), 1.0)
