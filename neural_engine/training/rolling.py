@@ -84,6 +84,11 @@ class RollingTraining:
     ema: float = field(default=0.99, metadata=bounds(0.0, 1.0))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=512, metadata=bounds(1, 65536))  # environments simulated at once
+    # Steps each simulated and encoded clip feeds (``SimClips``, as the teacher's): a
+    # refill of the pool (46 ticks of 512 worlds, then the encoder) was 18 % of the step
+    # on one H200 (docs/bench.md, tenth session); K serves it K times, each time from
+    # another rollout length and noise. 1 until an A/B has read its gates
+    reuse: int = field(default=1, metadata=bounds(1, 64))
     # the rollout's passes (no gradient) in bfloat16 on CUDA, inside the captured graph;
     # the float32 weights are cast at every replay, so each pass sees the current student
     rollout_bf16: bool = True
@@ -100,9 +105,9 @@ class RollingTraining:
     # torch.compile the scorers' forwards (the frozen teacher, the critic) on CUDA: eager,
     # they are hundreds of small launches each (the step is 88 % host gaps). With
     # ``fixed_length`` they see one shape and compile once (in the first step); without,
-    # every history length compiles again. Off until the training bench has measured it
-    # (`bench --train rolling --variant compile=true`): its compile time comes out of a
-    # call's few minutes of training
+    # every history length compiles again. Measured on one H200 (docs/bench.md, tenth
+    # session): 4.60 steps/s against 3.88 eager, after a 65 s warm-up; so off by default,
+    # since a call's run of a few minutes gains about nothing. Pass it for longer runs
     compile: bool = False
     # torch.compile's mode, the teacher stage's choices: "reduce-overhead" also replays
     # the compiled scorers (forward, and the critic's backward) as CUDA graphs
@@ -180,6 +185,7 @@ class RollingStage:
                               seed=seed * 1000 + env.rank, episode_ticks=cfg.episode_ticks,
                               pool=cfg.pool, encode=FrozenEncoder(self.teacher.autoencoder,
                                                                   device),
+                              reuse=cfg.reuse,
                               training_agent=cfg.training_agent)
         self.phases = PhaseClock()
         self.schedule = self.teacher.schedule
