@@ -257,3 +257,20 @@ def test_visited_fraction_grows_when_moving(sim):
         sim.step(press(2, "forward", "run", dx=0.3 if tick % 20 < 4 else 0.0))
     after = sim.visited_fraction()
     assert (after > start).all() and (after <= 1).all()
+
+
+def test_the_true_motion_turns_first_then_moves_along_the_new_heading():
+    """Running while turning is no strafe: the simulator turns, then steps along the new
+    heading, and the sideways step is measured in that heading (games/maze/motion.py)."""
+    from games.maze.motion import motion
+
+    turn, step, a0 = 0.12, 0.216, 0.7
+    a1 = a0 + turn
+    run_turning = torch.tensor([[0.0, 0.0, a0], [step * math.cos(a1), step * math.sin(a1), a1]])
+    t, move, strafe = motion(run_turning)[0].tolist()
+    assert t == pytest.approx(turn, abs=1e-5) and move == pytest.approx(step, abs=1e-5)
+    assert abs(strafe) < 1e-6          # in the first state's heading it would be 0.026
+    # a strafe to the right (angles grow towards +y) with no turn
+    right = torch.tensor([[1.0, 2.0, a0], [1.0 - 0.1 * math.sin(a0), 2.0 + 0.1 * math.cos(a0), a0]])
+    t, move, strafe = motion(right)[0].tolist()
+    assert abs(t) < 1e-6 and abs(move) < 1e-6 and strafe == pytest.approx(0.1, abs=1e-5)
