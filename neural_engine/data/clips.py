@@ -15,6 +15,10 @@ cost per step falls K-fold, at the price of fresher data.
 ``training_agent`` plays the game's training player where it has one (every control
 pressed more often) instead of its exploring agent.
 
+``encode_frames`` = N encodes only each clip's first N frames (a stage that reads no
+more, such as the distillation, which starts its rollouts from a few true frames and
+generates the rest): the clip's ``latents`` are then (B, N, ...), its frames still whole.
+
 Everything derives from (seed, number of clips drawn): ``state_dict`` is that count,
 and ``load_state_dict`` replays the current episode up to it, so a resumed run sees
 exactly the clips an uninterrupted run would have seen.
@@ -71,8 +75,10 @@ class SimClips:
     def __init__(self, game: Game, batch: int, clip_len: int, device: torch.device | str,
                  seed: int = 0, episode_ticks: int = 400, pool: int | None = None,
                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 reuse: int = 1, training_agent: bool = False):
+                 reuse: int = 1, training_agent: bool = False,
+                 encode_frames: int | None = None):
         self.game, self.batch, self.clip_len = game, batch, clip_len
+        self.encode_frames = clip_len if encode_frames is None else min(encode_frames, clip_len)
         self.device = torch.device(device)
         self.seed = seed
         self.pool = max(batch, pool or batch)
@@ -120,7 +126,7 @@ class SimClips:
     def _prepare(self, refill: int) -> None:
         """Encode the refill (with an encoder) and draw the order of its later passes."""
         if self.encode is not None:
-            self.latents = self.encode(self.frames)
+            self.latents = self.encode(self.frames[:, :self.encode_frames])
             self.anchor_latents = self.encode(self.anchor[:, None])[:, 0]
         g = torch.Generator().manual_seed(episode_seed(self.seed + 104_729, refill))
         self.order = [torch.arange(self.pool)] + [torch.randperm(self.pool, generator=g)

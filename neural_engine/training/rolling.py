@@ -84,10 +84,11 @@ class RollingTraining:
     ema: float = field(default=0.99, metadata=bounds(0.0, 1.0))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=512, metadata=bounds(1, 65536))  # environments simulated at once
-    # Steps each simulated and encoded clip feeds (``SimClips``, as the teacher's): a
-    # refill of the pool (46 ticks of 512 worlds, then the encoder) was 18 % of the step
-    # on one H200 (docs/bench.md, tenth session); K serves it K times, each time from
-    # another rollout length and noise. 1 until an A/B has read its gates
+    # Steps each simulated clip feeds (``SimClips``, as the teacher's): a refill of the
+    # pool (46 ticks of 512 worlds, then the encoder over all of them) was 18 % of the
+    # step on one H200 (docs/bench.md, tenth session), before the encoder was given only
+    # the frames the step reads; K serves each refill K times, each time from another
+    # rollout length and noise. 1 until an A/B has read its gates
     reuse: int = field(default=1, metadata=bounds(1, 64))
     # the rollout's passes (no gradient) in bfloat16 on CUDA, inside the captured graph;
     # the float32 weights are cast at every replay, so each pass sees the current student
@@ -186,7 +187,8 @@ class RollingStage:
                               pool=cfg.pool, encode=FrozenEncoder(self.teacher.autoencoder,
                                                                   device),
                               reuse=cfg.reuse,
-                              training_agent=cfg.training_agent)
+                              training_agent=cfg.training_agent,
+                              encode_frames=self._latents_read())
         self.phases = PhaseClock()
         self.schedule = self.teacher.schedule
         self.autocast = device.type == "cuda"
@@ -197,6 +199,12 @@ class RollingStage:
         if device.type == "cuda":
             self.sampler.capture()
         self.validation = Validation(game, cfg.eval_profile, (cfg.sampler, "causal"))
+
+    def _latents_read(self) -> int | None:
+        """How many of each clip's frames the step reads as latents: the rollout starts
+        from the first CONTEXT; only the ground-truth anchor reads further (None: all).
+        Encoding the other 44 of the 46 was most of the refill's cost."""
+        return None if self.cfg.gt_weight > 0 else CONTEXT
 
     def items_per_step(self) -> int:
         return self.cfg.batch * self.window

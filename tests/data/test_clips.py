@@ -26,3 +26,22 @@ def test_sim_clips_play_the_worlds_of_their_episode_seeds(seed):
     sim = game.simulator(batch=2)
     first = sim.reset([episode_seed(seed, b, below) for b in range(2)])
     assert clip.anchor.equal(first)
+
+
+def test_encoding_only_the_frames_a_stage_reads_gives_the_same_latents():
+    """``encode_frames``: the first N frames' latents as when every frame is encoded;
+    the frames, actions and states of the clip are whole either way."""
+    import torch
+
+    game = load_game("maze")
+
+    def encode(frames):                # a stand-in encoder: any function of each frame
+        return frames.float().mean(-1, keepdim=True).movedim(-1, -3)[..., ::16, ::16]
+
+    whole, first = (SimClips(game, batch=2, clip_len=5, device="cpu", seed=3, pool=4,
+                             encode=encode, encode_frames=n) for n in (None, 2))
+    for _ in range(3):                 # past a refill of the pool
+        a, b = whole.next(), first.next()
+        assert a.latents.shape[1] == 5 and b.latents.shape[1] == 2
+        assert b.latents.equal(a.latents[:, :2]) and b.frames.equal(a.frames)
+        assert b.actions.equal(a.actions) and b.anchor_latents.equal(a.anchor_latents)

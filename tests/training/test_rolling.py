@@ -185,3 +185,18 @@ def test_the_bench_counts_the_plain_scorers_and_puts_the_compiled_ones_back(teac
         setattr(padded, name, compiled_forward)
     assert count_flops(padded, 0) > 0                      # the plain modules ran
     assert all(getattr(padded, name) is compiled_forward for name in padded.uncompiled)
+
+
+def test_the_stage_encodes_only_the_context_unless_the_anchor_reads_further(teacher):
+    """Distribution matching alone reads the first CONTEXT latents of each clip; the
+    ground-truth anchor reads the clip's later frames too, so then every frame is encoded."""
+    from neural_engine.training.validation import CONTEXT
+
+    game = load_game("maze")
+    base = dict(batch=2, pool=2, rollout_max=6, eval_profile="smoke")
+    alone = RollingStage(game, RollingTraining(gt_weight=0.0, **base), teacher, CPU, seed=2)
+    anchored = RollingStage(game, RollingTraining(gt_weight=1.0, **base), teacher, CPU, seed=2)
+    a, b = alone.clips.next(), anchored.clips.next()
+    assert a.latents.shape[1] == CONTEXT and b.latents.shape[1] == anchored.clip_len
+    assert torch.allclose(a.latents, b.latents[:, :CONTEXT])
+    assert all(v == v for v in alone.train_step(0).values())      # a step runs
