@@ -8,6 +8,7 @@ from neural_engine.cli.train import stage_config
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
 from neural_engine.model.weights import save_world_model
+from neural_engine.training.rolling import RollingStage, RollingTraining
 from neural_engine.training.teacher import TeacherStage
 from neural_engine.training.warm import (PATCH_INPUTS, PATCH_OUTPUTS, finer_inputs,
                                          finer_outputs, warm_start)
@@ -108,3 +109,22 @@ def test_a_patch_that_does_not_divide_the_frame_is_refused(tmp_path, tiny_model)
     cfg = stage_config("teacher", None, ["size='tiny'", "batch=2", "pool=2", "patch=3"])
     with pytest.raises(EngineError, match="patch 3: frame 128x128 is not divisible by 24"):
         TeacherStage(game, cfg, path, CPU)
+
+
+def test_the_distillation_takes_a_patch_1_teacher_and_a_patch_2_student_to_start_from(
+        tmp_path, tiny_model):
+    """Its student and critic are copies of the teacher's denoiser, so they get its
+    patch; an earlier (coarser) student is converted into the student as a teacher is."""
+    game = load_game("maze")
+    spec = game.spec
+    fine = tiny_model(spec.height, spec.width, spec.actions.dim, patch=1, previous_frame=True)
+    coarse = tiny_model(spec.height, spec.width, spec.actions.dim, previous_frame=True, seed=1)
+    teacher = save_world_model(tmp_path / "p1.safetensors", fine, dtype=torch.float32)
+    student = save_world_model(tmp_path / "p2.safetensors", coarse, dtype=torch.float32)
+    stage = RollingStage(game, RollingTraining(batch=2, pool=2, rollout_max=6), teacher, CPU,
+                         init=student)
+    for denoiser in (stage.student, stage.critic, stage.ema):
+        assert (denoiser.patch, denoiser.rows * denoiser.cols) == (1, 256)
+    assert torch.equal(stage.critic.embed.weight, fine.denoiser.embed.weight)
+    assert torch.equal(stage.student.embed.weight,
+                       finer_inputs(coarse.denoiser.embed.weight, 2, 1))
