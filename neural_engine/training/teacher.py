@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from neural_engine.data.clips import SimClips
+from neural_engine.errors import EngineError
 from neural_engine.games import Game
 from neural_engine.model.attention import AttentionKind, resolve_attention
 from neural_engine.model.config import ModelSize, named_config
@@ -47,6 +48,10 @@ EXPORT_NAME = "teacher.safetensors"
 @dataclass(frozen=True)
 class TeacherTraining:
     size: ModelSize = "small"
+    # The denoiser's patch in latent pixels (``DenoiserConfig.patch``; 0: the size's own).
+    # A finer patch gives more tokens per frame (4x at half the patch); ``--init`` from a
+    # coarser teacher converts its patch-shaped layers (``training/warm.py``).
+    patch: int = field(default=0, metadata=bounds(0, 8))
     batch: int = field(default=32, metadata=bounds(1, 4096))
     lr: float = field(default=3e-4, metadata=bounds(0.0, 1.0))
     warmup: int = field(default=300, metadata=bounds(0, 10**7))
@@ -121,10 +126,14 @@ class TeacherStage:
         self.game, self.cfg, self.device, self.env = game, cfg, device, env
         ae = load_autoencoder(autoencoder, device)
         spec = game.spec
+        patch = {"patch": cfg.patch} if cfg.patch else {}
         config = named_config(cfg.size, spec.name, spec.height, spec.width, spec.actions.dim,
                               previous_frame=cfg.previous_frame, refiner=cfg.refiner,
-                              action_guidance=cfg.action_drop > 0)
+                              action_guidance=cfg.action_drop > 0, **patch)
         config = replace(config, autoencoder=ae.cfg, time_shift=cfg.time_shift)
+        if problems := config.check():     # the frame must divide into patches
+            raise EngineError(f"patch {config.denoiser.patch}: {problems[0][1]}",
+                              where="teacher")
         torch.manual_seed(seed)
         self.model = WorldModel(config).to(device)
         self.model.autoencoder.load_state_dict(ae.state_dict())

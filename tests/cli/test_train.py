@@ -18,6 +18,8 @@ def test_good_choices_fill_the_stage_configurations():
     assert stage_config("teacher", None, []).size == "small"        # the packaged recipe
     assert stage_config("teacher", None, ["size=tiny"]).size == "tiny"
     assert stage_config("teacher", None, ['size="base"']).size == "base"
+    assert stage_config("teacher", None, []).patch == 0               # the size's own
+    assert stage_config("teacher", None, ["patch=1"]).patch == 1
     assert stage_config("rolling", None, []).sampler == "rolling"
     assert stage_config("rolling", None, ["sampler=causal"]).sampler == "causal"
     assert stage_config("ae", None, ["size=tiny"]).size == "tiny"

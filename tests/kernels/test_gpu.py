@@ -43,9 +43,10 @@ def test_attention_matches_reference(attention_inputs, oracle, parity, batch, he
            f"attention B{batch} hd{head_dim} kv {kv_dtype}")
 
 
-@pytest.mark.parametrize("tokens", [16, 48, 36])
+@pytest.mark.parametrize("tokens", [16, 48, 36, 256])
 def test_attention_other_frame_sizes(attention_inputs, oracle, parity, tokens):
-    """Tiles of 16 (P = 16, 48) and the per-element mask path (P = 36)."""
+    """Tiles of 16 (P = 16, 48), the per-element mask path (P = 36), and patch 1 at
+    128×128 (P = 256: tiles of 64, four to a frame)."""
     a = attention_inputs(batch=2, heads=4, tokens=tokens, head_dim=64, dtype=BF16,
                          per_stream=True, device="cuda", seed=tokens)
     parity(kernels.stream_attention(**a), oracle(stream_attention_reference, **a), BF16,

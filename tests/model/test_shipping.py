@@ -13,7 +13,8 @@ from neural_engine.evaluation.probe import MotionProbe, load_probe, save_probe
 from neural_engine.games import load_spec
 from neural_engine.model import weights as weights_module
 from neural_engine.shipping import ASSET_BUDGET, ship, shipped_bytes
-from neural_engine.model.weights import load_world_model, shipped_weights, verify_manifest
+from neural_engine.model.weights import (load_world_model, save_world_model, shipped_weights,
+                                         verify_manifest)
 
 
 @pytest.fixture
@@ -185,3 +186,16 @@ def test_a_probe_whose_training_collapsed_is_refused(root, tmp_path, tiny_weight
         ship("maze", tiny_weights, probe=bad)
     assert not (root / "maze").exists()
     assert (ship("maze", tiny_weights, probe=rescued) / "probe.safetensors").is_file()
+
+
+def test_a_patch_1_model_ships_in_8_bits_and_loads_as_itself(root, tmp_path, tiny_model,
+                                                             probe_file):
+    model = tiny_model(128, 128, 8, previous_frame=True, patch=1)
+    path = save_world_model(tmp_path / "p1.safetensors", model, dtype=torch.float32)
+    folder = ship("maze", path, probe=probe_file, precision="int8")
+    verify_manifest(folder)
+    shipped = load_world_model(folder / "world_model.safetensors")
+    assert shipped.config == model.config and shipped.config.tokens_per_frame == 256
+    w = dict(model.denoiser.named_parameters())
+    for name, p in shipped.denoiser.named_parameters():
+        assert (p - w[name]).norm() <= 0.02 * w[name].norm() + 1e-6, name

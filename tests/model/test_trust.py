@@ -214,3 +214,14 @@ def test_an_autoencoder_file_is_checked_like_a_world_model(tmp_path):
     with pytest.raises(EngineError, match="channels 100000 is larger"):
         load_autoencoder(path)
 
+
+
+def test_the_size_limits_take_small_and_base_at_patch_1():
+    """A patch of 1 gives 4x the tokens of the registry's patch 2, the headroom allowed;
+    the maze's 128×128 frames have 256 then."""
+    from neural_engine.model.config import TOKEN_HEADROOM, named_config, size_problems
+
+    for size in ("small", "base"):
+        config = named_config(size, "maze", 128, 128, 8, patch=1, previous_frame=True)
+        assert config.tokens_per_frame == TOKEN_HEADROOM * 64 == 256
+        assert size_problems(config) == [] and config.check() == []

@@ -255,3 +255,30 @@ def test_encode_and_decode_keep_the_leading_dims_in_any_chunking(model, monkeypa
 def test_a_session_needs_a_row(model):
     with pytest.raises(EngineError, match="at least one row"):
         WorldSession(model, CFG, 0)
+
+
+def test_a_patch_1_model_warm_started_from_patch_2_saves_loads_and_plays(tmp_path, tiny_model):
+    """The finer patch end to end on the maze's frames: 256 tokens a frame through the
+    warm start, the weights file, the session's encoder, sampler and decoder."""
+    from neural_engine.model.weights import load_world_model, save_world_model
+    from neural_engine.training.warm import warm_start
+
+    coarse = tiny_model(128, 128, ACTIONS, previous_frame=True)
+    fine = tiny_model(128, 128, ACTIONS, previous_frame=True, patch=1, std=None)
+    warm_start(fine.denoiser, fine.config.denoiser, coarse.denoiser, coarse.config.denoiser,
+               "coarse")
+    fine.autoencoder.load_state_dict(coarse.autoencoder.state_dict())
+    path = save_world_model(tmp_path / "p1.safetensors", fine, dtype=torch.float32)
+    model = load_world_model(path)
+    assert model.config.denoiser.patch == 1 and model.config.tokens_per_frame == 256
+    start_frames = torch.randint(0, 256, (1, 2, 128, 128, 3), dtype=torch.uint8,
+                                 generator=torch.Generator().manual_seed(0))
+    cfg = SamplerConfig(window=2, sink=1, ring=4)
+    session = WorldSession(model, cfg)
+    session.reset_frames(start_frames, seed=3)
+    frames = []
+    for tick in range(3):
+        out, ready = session.step(action(0, tick)[None])
+        frames.append(out[0].clone() if ready[0] else None)
+    assert frames[0] is None and frames[1].shape == (128, 128, 3)
+    assert frames[2].dtype == torch.uint8 and not torch.equal(frames[1], frames[2])

@@ -13,11 +13,12 @@ ACTIONS = 8
 
 @pytest.fixture
 def random_model(tiny_model):
-    """``random_model(dtype, seed, previous_frame, refiner)``: the shared tiny model with
-    every weight random (adaLN-Zero would otherwise start as identity)."""
-    def make(dtype=torch.float32, seed=0, previous_frame=False, refiner=0) -> WorldModel:
+    """``random_model(dtype, seed, previous_frame, refiner, patch)``: the shared tiny model
+    with every weight random (adaLN-Zero would otherwise start as identity)."""
+    def make(dtype=torch.float32, seed=0, previous_frame=False, refiner=0, patch=2
+             ) -> WorldModel:
         return tiny_model(actions=ACTIONS, seed=seed, dtype=dtype,
-                          previous_frame=previous_frame, refiner=refiner)
+                          previous_frame=previous_frame, refiner=refiner, patch=patch)
     return make
 
 
@@ -34,13 +35,15 @@ def action(i: int, dtype=torch.float32) -> torch.Tensor:
     return a
 
 
-@pytest.mark.parametrize("previous_frame,refiner", [(False, 0), (True, 0), (True, 8), (False, 8)])
+@pytest.mark.parametrize("previous_frame,refiner,patch",
+                         [(False, 0, 2), (True, 0, 2), (True, 8, 2), (False, 8, 2), (True, 8, 1)])
 def test_cached_passes_equal_uncached_attention_over_the_same_frames(previous_frame, refiner,
-                                                                    random_model):
+                                                                    patch, random_model):
     # with the predecessor path, the uncached reference shifts its own sequence: each
     # committed frame follows the one committed before it, the front window frame the
     # newest committed one, and every other window frame the (noisier) one ahead of it
-    model = random_model(torch.float64, previous_frame=previous_frame, refiner=refiner)
+    model = random_model(torch.float64, previous_frame=previous_frame, refiner=refiner,
+                         patch=patch)
     denoiser = model.denoiser
     cfg = SamplerConfig(window=3, steps_per_tick=1, sink=1, ring=8, stochastic=False)
     sampler = StreamSampler(denoiser, model.schedule, cfg, dtype=torch.float64)
