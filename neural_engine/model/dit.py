@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neural_engine.model.attention import AttentionKind, FrameAttention
-from neural_engine.model.config import WorldModelConfig
+from neural_engine.model.config import DenoiserConfig, WorldModelConfig
 from neural_engine.model.dispatch import (gated_residual_norm, modulated_norm, norm_rotate,
                                           stream_attention, token_mask)
 from neural_engine.model.rope import RotaryTable, frame_coords
@@ -233,6 +233,9 @@ class Denoiser(nn.Module):
         c, _, _ = config.latent_shape
         self.rows, self.cols = config.grid
         self.patch = dn.patch
+        # rows and columns in units of the registry's patch (2): a finer patch's tokens
+        # lie between a coarser one's (``frame_coords``)
+        self.spacing = dn.patch / DenoiserConfig().patch
         patch_dim = c * dn.patch * dn.patch
         self.embed = nn.Linear(patch_dim, dn.dim)
         self.time_mlp = nn.Sequential(nn.Linear(TIME_FEATURES, dn.dim), nn.SiLU(), nn.Linear(dn.dim, dn.dim))
@@ -290,7 +293,7 @@ class Denoiser(nn.Module):
     def rotary(self, time_pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin for frames at integer time positions: (F,) → (F·P, hd/2), shared by
         every row; (B, F) → (B, F·P, hd/2), one row of positions per stream."""
-        return self.rope(*frame_coords(time_pos, self.rows, self.cols))
+        return self.rope(*frame_coords(time_pos, self.rows, self.cols, self.spacing))
 
     def token_mask(self, frame_mask: torch.Tensor) -> torch.Tensor:
         """Frame-level (..., Fq, Fk) bool → token-level (..., Fq·P, Fk·P)."""

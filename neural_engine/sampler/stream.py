@@ -177,7 +177,8 @@ class StreamSampler:
         """Noise levels (B, Q), time positions (B, Q) and cache view of the planned pass."""
         meta = unpack(self.meta, self.shape)                                # each (B, …)
         rows, cols = self.model.rows, self.model.cols
-        key_cos, key_sin = self.model.rope(*frame_coords(meta["key_time"], rows, cols))
+        key_cos, key_sin = self.model.rope(*frame_coords(meta["key_time"], rows, cols,
+                                                         self.model.spacing))
         dest = (meta["dest"].long()[..., None] * self.tokens + self._tok).flatten(1)
         cache = CachedKV(self.kv.k, self.kv.v, dest, key_cos, key_sin, meta["mask"].bool(),
                          self.kernels)

@@ -72,6 +72,26 @@ def test_rotary_depends_only_on_relative_position():
     assert not torch.allclose(score(5, 2), score(5, 4), atol=1e-3)
 
 
+def test_a_finer_patch_keeps_the_rotation_between_two_places_on_the_frame(tiny_model):
+    """Rows and columns count in patch-2 tokens: at patch 2 the coordinates are the
+    integers, at patch 1 its tokens sit at half steps, so two tokens covering the same
+    two places on the frame turn by the same angle at either patch."""
+    coarse = tiny_model(64, 64, 8).denoiser
+    fine = tiny_model(64, 64, 8, patch=1).denoiser
+    assert (coarse.spacing, fine.spacing) == (1.0, 0.5)
+    t = torch.tensor([3])
+    _, r2, c2 = frame_coords(t, coarse.rows, coarse.cols, coarse.spacing)
+    assert r2.dtype == torch.int64 and r2.max() == coarse.rows - 1        # as ever
+    _, r1, c1 = frame_coords(t, fine.rows, fine.cols, fine.spacing)
+    assert fine.rows == 2 * coarse.rows and r1.max() == coarse.rows - 0.5
+    cos2, sin2 = coarse.rotary(t)
+    cos1, sin1 = fine.rotary(t)
+    # patch-2 token (row 2, col 3) and patch-1 token (row 4, col 6): the same place
+    two = 2 * coarse.cols + 3
+    one = 4 * fine.cols + 6
+    assert torch.allclose(cos2[two], cos1[one]) and torch.allclose(sin2[two], sin1[one])
+
+
 def test_an_unseen_button_combination_is_valid_input(tiny):
     model = tiny()
     x = torch.randn(1, 1, *model.config.latent_shape)
