@@ -24,10 +24,9 @@ it is. The patch-shaped ones are converted (``finer_inputs``, ``finer_outputs``)
   has the p-token's per-channel mean. Taking one sub-block's rows (the top-left) would
   copy that sub-block's detail into every other one.
 
-Every other setting must match. Rotary positions count tokens (``model/rope.py``), not
-latent pixels: after the conversion, neighbours one token apart are k times closer on
-the frame than they were, and the p-model's spatial attention is read at k times the
-distance until training adapts it.
+Every other setting must match. Rotary positions count in patch-2 tokens at every patch
+(``frame_coords``' spacing, ``model/rope.py``), so the rotation between two places on
+the frame, and with it the p-model's spatial attention, carries over unchanged.
 """
 
 from __future__ import annotations
