@@ -50,7 +50,8 @@ from neural_engine.schema import bounds
 from neural_engine.training.validation import CONTEXT, Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.phases import PhaseClock
-from neural_engine.training.trainer import Distributed, compiled, update_ema, wrap
+from neural_engine.training.trainer import (GRAPHED_MODES, CompileMode, Distributed,
+                                            compiled, update_ema, wrap)
 from neural_engine.training.warm import warm_start
 
 EXPORT_NAME = "student.safetensors"
@@ -112,8 +113,7 @@ class RollingTraining:
     compile: bool = False
     # torch.compile's mode, the teacher stage's choices: "reduce-overhead" also replays
     # the compiled scorers (forward, and the critic's backward) as CUDA graphs
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune",
-                          "max-autotune-no-cudagraphs"] = "default"
+    compile_mode: CompileMode = "default"
     eval_profile: Literal["quick", "cpu", "smoke", "full"] = "quick"   # validation
 
 
@@ -169,7 +169,7 @@ class RollingStage:
         self.train_critic = compiled(critic, fast, cfg.compile_mode)
         # what the training bench's FLOP counter runs instead of the compiled forwards
         self.uncompiled = {"real": self.teacher.denoiser, "train_critic": critic}
-        self.graphed = fast and cfg.compile_mode in ("reduce-overhead", "max-autotune")
+        self.graphed = fast and cfg.compile_mode in GRAPHED_MODES
         fused = device.type == "cuda"
         self.optim = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr,
                                        weight_decay=0.0, betas=(0.0, 0.99), fused=fused)

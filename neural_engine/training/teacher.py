@@ -39,7 +39,8 @@ from neural_engine.training.validation import Validation
 from neural_engine.training.frozen import FrozenEncoder
 from neural_engine.training.lr import learning_rate, set_learning_rate
 from neural_engine.training.phases import PhaseClock
-from neural_engine.training.trainer import Distributed, compiled, update_ema, wrap
+from neural_engine.training.trainer import (CompileMode, Distributed, compiled,
+                                            update_ema, wrap)
 from neural_engine.training.warm import warm_start
 
 EXPORT_NAME = "teacher.safetensors"
@@ -90,8 +91,7 @@ class TeacherTraining:
     # mask (CUDA only; elsewhere it trains with "sdpa")
     attention: AttentionKind = "sdpa"
     # "reduce-overhead" also replays the compiled forward and backward as CUDA graphs
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune",
-                          "max-autotune-no-cudagraphs"] = "default"
+    compile_mode: CompileMode = "default"
     # validation: the evaluation profile whose gates the run logs, and the teacher
     # sampler's steps there
     eval_profile: Literal["quick", "cpu", "smoke", "full"] = "quick"

@@ -28,7 +28,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 import torch.distributed as dist
@@ -89,7 +89,13 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
     torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
 
 
-def compiled(module: torch.nn.Module, enabled: bool, mode: str = "default"):
+# torch.compile's modes a stage's ``compile_mode`` may name
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+# those that replay the compiled passes as CUDA graphs (each step must mark its start)
+GRAPHED_MODES = ("reduce-overhead", "max-autotune")
+
+
+def compiled(module: torch.nn.Module, enabled: bool, mode: CompileMode = "default"):
     """``module``'s forward under torch.compile when ``enabled`` (a CUDA training step).
 
     On a small model the eager step is bound by hundreds of memory-bound elementwise
