@@ -10,6 +10,8 @@ levels are mixed in, so the teacher has seen what streaming will ask of it:
 - a clean prefix of random length (clean history, as in the KV cache);
 - a clean prefix followed by a window at the sampler's rising levels.
 
+``context_noise`` > 0 puts small levels on the frames those two patterns keep clean.
+
 With some probability the first frame of a clip is replaced by the first frame of its
 episode (long ago), the way the attention sink places a distant frame first.
 
@@ -68,6 +70,11 @@ class TeacherTraining:
     clean_prefix_prob: float = field(default=0.3, metadata=bounds(0.0, 1.0))
     window_prob: float = field(default=0.3, metadata=bounds(0.0, 1.0))
     window: int = field(default=4, metadata=bounds(1, 32))
+    # Noise on the history (GameNGen's context augmentation): the frames a clean-prefix or
+    # window clip keeps clean get levels drawn uniformly below this instead (0: exactly
+    # clean, as the samplers give them), so the model learns to trust a history that is
+    # not quite right, the way its own generated frames are not.
+    context_noise: float = field(default=0.0, metadata=bounds(0.0, 1.0))
     episode_ticks: int = field(default=400, metadata=bounds(1, 100000))
     pool: int = field(default=1024, metadata=bounds(1, 65536))  # environments simulated at once
     # Steps each simulated and encoded clip feeds (``SimClips``): the data's cost per
@@ -106,12 +113,15 @@ def noise_levels(cfg, batch: int, frames: int, schedule, generator=None, device=
     prefix = torch.randint(1, frames, (batch,), generator=generator, device=device)
     index = torch.arange(frames, device=device)
     clean_prefix = (u < cfg.clean_prefix_prob)[:, None] & (index < prefix[:, None])
-    t = torch.where(clean_prefix, torch.zeros_like(t), t)
     w = min(cfg.window, frames - 1)
     levels = schedule.levels(w).to(device)[1:]                               # (W,)
     jitter = torch.rand(batch, 1, generator=generator, device=device) * (levels[0])
-    windowed = torch.cat([torch.zeros(batch, frames - w, device=device),
-                          (levels - jitter).clamp(0.01, 1.0)], 1)
+    history = torch.zeros_like(t)           # the levels of the frames kept clean
+    if cfg.context_noise > 0:               # drawn last: without it, the draws are as before
+        history = torch.rand(batch, frames, generator=generator,
+                             device=device) * cfg.context_noise
+    t = torch.where(clean_prefix, history, t)
+    windowed = torch.cat([history[:, :frames - w], (levels - jitter).clamp(0.01, 1.0)], 1)
     use_window = ((u >= cfg.clean_prefix_prob)
                   & (u < cfg.clean_prefix_prob + cfg.window_prob))[:, None]
     return torch.where(use_window, windowed, t)
