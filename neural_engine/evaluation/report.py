@@ -1,4 +1,5 @@
-"""The evaluation report: frames first, then the playability gates, then every number.
+"""The evaluation report: frames first, then the playability gates and what bounds them
+(the ceilings), then every number.
 
 Written into one folder: ``report.md``, ``report.json``, a contact sheet per sampler
 (``contact-<sampler>.png``: for a still, a turning and a walking test, the simulator's
@@ -151,6 +152,40 @@ def gates_table(report: dict) -> list[str]:
     return lines
 
 
+CEILING_ROWS = (("autoencoder", "autoencoder: decode(encode(truth))"),
+                ("posterior_mean", "denoiser's posterior mean (x0 at noise level 1)"),
+                ("copy", "copy of the last true frame"))
+
+CEILINGS_TEXT = (
+    "What limits the one-step gates, on the same points. The posterior mean is the "
+    "denoiser's own average of the next frames it thinks possible from the true context "
+    "and actions: the best PSNR a sampler of this denoiser can expect on average (a "
+    "sample is sharper and scores lower than the mean; the mean is blurred where the "
+    "model is unsure). The autoencoder's numbers bound every model that uses this "
+    "autoencoder: every frame a model shows comes out of its decoder, so none can expect "
+    "to be closer to the truth or truer in sharpness than the decoder's reconstruction "
+    "of the truth itself (a sharpness gate of 0.85 cannot pass if the reconstruction "
+    "reads 0.85).")
+
+
+def ceilings_table(report: dict) -> list[str]:
+    """The ceilings (``ceilings.py``) beside each sampler's one step, as rows of
+    PSNR, SSIM and sharpness against the true next frame; [] for a report without them."""
+    bounds = report.get("ceilings")
+    if not bounds:
+        return []
+    lines = [f"One step from {bounds['context_frames']} true context frames, the "
+             f"{bounds['changing']} of {bounds['points']} points whose frame changes.", "",
+             "| frame scored against the true next frame | PSNR (dB) | SSIM | sharpness |",
+             "|---|---|---|---|"]
+    rows = [(title, bounds[key]) for key, title in CEILING_ROWS]
+    rows += [(f"{r['sampler']}: one sample", r["one_step"]) for r in report["results"]]
+    for title, row in rows:
+        lines.append(f"| {title} | {_f(row['psnr'])} | {_f(row['ssim'], '{:.3f}')} | "
+                     f"{_f(row['sharpness'], '{:.3f}')} |")
+    return lines + ["", CEILINGS_TEXT]
+
+
 def _accuracies(acc: dict | None, axes: list[str], fmt: str = "{:.3f}") -> str:
     """The accuracies of the scored axes, slash-separated (– where not measured)."""
     return " / ".join(_f(None if acc is None else acc.get(a), fmt) for a in axes)
@@ -271,6 +306,8 @@ def write_report(report: dict, folder: Path, weights: str, rate: int) -> Path:
         lines += [f"![{sampler}: simulator row over generated row]({image.name})", "",
                   f"*{sampler}*, each pair of rows the simulator over the model: {what}.", ""]
     lines += ["## Playability gates", ""] + gates_table(report)
+    if ceilings := ceilings_table(report):
+        lines += ["", "## Ceilings", ""] + ceilings
     lines += ["", "## Summary", ""] + summary_table(report)
     lines += ["", "## Realism per minute", ""] + minutes_table(report)
     axes = "/".join(report["axes"])

@@ -3,8 +3,10 @@
 The work is built once (``score.build_workload``: held-out fidelity cases, long realism
 rollouts, one-step points and scripted control tests, all replayed in the simulator).
 The simulator's own frames are scored first, as the reference value of every measure;
-then each sampler's frames are scored the same way, its playability gates judged
-(``gates.py``), and two measures only a streaming sampler has are added:
+then, before any sampler runs, what bounds the one-step gates (``ceilings.py``: the
+autoencoder's reconstruction and the denoiser's posterior mean); then each sampler's
+frames are scored the same way, its playability gates judged (``gates.py``), and two
+measures only a streaming sampler has are added:
 
 - response latency: ticks from an input change to the first *shown* frame that
   visibly differs from a stream without the change, with and without late binding;
@@ -21,6 +23,7 @@ from dataclasses import asdict, replace
 import torch
 
 from neural_engine.evaluation.cases import Replay
+from neural_engine.evaluation.ceilings import ceilings
 from neural_engine.evaluation.gates import judge
 from neural_engine.evaluation.probe import MotionProbe
 from neural_engine.evaluation.realism import frechet_to_bank
@@ -107,6 +110,8 @@ def evaluate(game: Game, model: WorldModel, settings: EvalSettings,
     truth = score(work, truth_dreamer, probe)
     truth["realism"]["frechet_to_bank_per_minute"] = frechet_to_bank(work.long.truth, work.bank,
                                                                      work.rate)
+    progress("eval: ceilings")
+    bounds = ceilings(model, work.one_step, settings.seed, settings.max_streams)
     space = game.spec.actions
     change = torch.zeros(space.dim)
     for name in settings.latency_buttons or game.spec.control.latency:
@@ -132,13 +137,13 @@ def evaluate(game: Game, model: WorldModel, settings: EvalSettings,
                 settings.latency_ticks)}
         configs[name] = asdict(cfg)
         if partial is not None:
-            partial(_assemble(game, device, model, settings, profile, work, truth, everyone,
-                              configs, extra))
-    return _assemble(game, device, model, settings, profile, work, truth, everyone, configs,
-                     extra)
+            partial(_assemble(game, device, model, settings, profile, work, truth, bounds,
+                              everyone, configs, extra))
+    return _assemble(game, device, model, settings, profile, work, truth, bounds, everyone,
+                     configs, extra)
 
 
-def _assemble(game, device, model, settings, profile, work, truth, everyone, configs,
+def _assemble(game, device, model, settings, profile, work, truth, bounds, everyone, configs,
               extra) -> dict:
     """The report of the samplers scored so far."""
     scored = game.spec.control.scored
@@ -156,6 +161,7 @@ def _assemble(game, device, model, settings, profile, work, truth, everyone, con
         "controls": [test.name for test, _ in work.controls],
         "axes": list(scored),
         "simulator": _public(truth) | {"gates": judge(truth, "simulator", {}, scored)},
+        "ceilings": bounds,
         "results": results,
         "_samples": {name: s["_fidelity"] for name, s in everyone.items()},
         "_truth": work.fidelity.truth,

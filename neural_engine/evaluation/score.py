@@ -172,11 +172,18 @@ def score_fidelity(work: Workload, gen: torch.Tensor, probe: MotionProbe | None)
     return out
 
 
+def changing(replay: Replay) -> torch.Tensor:
+    """(N,) bool: the one-step points whose true next frame differs visibly from the last
+    context frame (the points every one-step measure counts)."""
+    truth, before = replay.truth[:, 0], replay.context[:, -1]
+    return (truth.float() - before.float()).abs().mean((1, 2, 3)) >= VISIBLE_LEVELS
+
+
 def score_one_step(work: Workload, gen: torch.Tensor) -> dict:
     """``gen`` (N, 1, ...): each point's first generated frame."""
     replay = work.one_step
     truth, before, first = replay.truth[:, 0], replay.context[:, -1], gen[:, 0]
-    changed = (truth.float() - before.float()).abs().mean((1, 2, 3)) >= VISIBLE_LEVELS
+    changed = changing(replay)
     out = {"points": len(truth), "changing": int(changed.sum()), "per_case": {}}
     if not changed.any():
         return out | {"psnr": None, "ssim": None, "copy_psnr": None, "copy_ssim": None,

@@ -3,8 +3,10 @@
 A training run watches what the playability gates watch (``neural_engine.evaluation``):
 every evaluation of a stage runs the named samplers of the model being trained through
 the same scoring as ``neural-engine eval`` (the ``quick`` profile by default) and logs,
-per sampler, each gate's value and the number passed, beside the fidelity PSNR. The
-held-out work is replayed in the simulator once per run and kept. A contact sheet
+per sampler, each gate's value and the number passed, beside the fidelity PSNR, and
+the model's one-step ceilings (``ceiling_ae_*``: the autoencoder's reconstruction,
+``ceiling_mean_*``: the denoiser's posterior mean; PSNR and sharpness).
+The held-out work is replayed in the simulator once per run and kept. A contact sheet
 (simulator over model, for a still, a turning and a walking test) is written beside
 the checkpoints.
 """
@@ -29,6 +31,8 @@ from neural_engine.sampler.stream import CONTEXT_FRAMES
 from neural_engine.video import write_png
 
 CONTEXT = CONTEXT_FRAMES      # real frames a distillation rollout starts from
+# the ceilings logged (``evaluation/ceilings.py`` rows) and their short names
+CEILINGS = {"autoencoder": "ae", "posterior_mean": "mean"}
 
 
 class Validation:
@@ -57,6 +61,11 @@ class Validation:
         report = evaluate(self.game, model, replace(self.settings), probe,
                           progress=lambda message: None, profile=self.profile, work=self.work)
         out: dict[str, float] = {}
+        for row, short in CEILINGS.items():
+            for metric in ("psnr", "sharpness"):
+                value = report["ceilings"][row][metric]
+                if value is not None:
+                    out[f"ceiling_{short}_{metric}"] = float(value)
         for r in report["results"]:
             name = r["sampler"]
             out[f"{name}_gates_passed"] = float(passed(r["gates"]))

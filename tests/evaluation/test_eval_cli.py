@@ -33,6 +33,12 @@ def test_eval_writes_json_and_samples_and_a_report_can_be_drawn_from_them(weight
         assert len(r["realism"]["drift_per_second"]) == 3 and r["ticks_per_s"] > 0
         assert {g["gate"] for g in r["gates"]} >= {"turn", "held", "loop_closure"}
         assert r["one_step"]["points"] > 0 and "walk-into-wall" in r["controls"]["tests"]
+    bounds = report["ceilings"]
+    assert bounds["points"] == report["results"][0]["one_step"]["points"]
+    assert bounds["changing"] == report["results"][0]["one_step"]["changing"] > 0
+    assert bounds["copy"]["psnr"] == pytest.approx(report["results"][0]["one_step"]["copy_psnr"])
+    for row in ("autoencoder", "posterior_mean", "copy"):
+        assert all(type(bounds[row][m]) is float for m in ("psnr", "ssim", "sharpness"))
     assert samples.is_file()
 
     folder = tmp_path / "report"
@@ -41,6 +47,9 @@ def test_eval_writes_json_and_samples_and_a_report_can_be_drawn_from_them(weight
     text = (folder / "report.md").read_text()
     assert "| rolling |" in text and "| causal |" in text
     assert text.index("contact-rolling.png") < text.index("## Playability gates")
+    assert text.index("## Playability gates") < text.index("## Ceilings") < text.index(
+        "## Summary")
+    assert "| rolling: one sample |" in text and "posterior mean" in text
     assert (folder / "contact-rolling.png").is_file() and (folder / "contact-causal.png").is_file()
     assert (folder / "psnr_vs_horizon.png").is_file() and (folder / "drift_vs_time.png").is_file()
     assert "Side by side" in text and "walk-and-turn" not in report["cases"][:5]
