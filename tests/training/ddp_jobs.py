@@ -18,7 +18,7 @@ from pathlib import Path
 from neural_engine.cli.main import main
 from neural_engine.model import weights
 from neural_engine.data import clips
-from neural_engine.training import checkpoint, trainer
+from neural_engine.training import checkpoint, distributed, trainer
 
 jobs = json.loads(Path(sys.argv[1]).read_text())
 log = Path(sys.argv[2])
@@ -67,7 +67,13 @@ def run(stage, folder, schedule, env, *args, **kwargs):
 
 
 trainer.run = run
+code = 0
 for job in jobs:
     code = main(job["argv"])
     if code:
-        sys.exit(code)
+        break
+# as the command's own entry point does: leave without the interpreter's teardown, in
+# which gloo's threads can abort a rank that had finished ("terminate called without an
+# active exception", exit -6)
+distributed.exit_rank(code)
+sys.exit(code)
