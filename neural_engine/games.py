@@ -94,8 +94,18 @@ class Simulator(Protocol):
         fields ``GameSpec.pose`` names, in the state's units; a pose the game refuses
         (inside a wall) raises EngineError. Frames (B, H, W, 3) uint8."""
 
+    def advance(self, actions: torch.Tensor) -> None:
+        """Advance one tick with actions (B, A), drawing nothing: the rules alone. A
+        consumer that reads no frame of some ticks (training data past the frames a
+        stage reads, an agent's warm-up) saves the renderer's work, usually most of a
+        tick's cost."""
+
+    def render(self) -> torch.Tensor:
+        """The current view (B, H, W, 3) uint8; it changes no state."""
+
     def step(self, actions: torch.Tensor) -> torch.Tensor:
-        """Advance one tick with actions (B, A); return frames (B, H, W, 3) uint8."""
+        """``advance`` then ``render``: one tick, and the frame it leaves (B, H, W, 3)
+        uint8. Frames and states are the same whichever ticks were drawn."""
 
     def state(self) -> torch.Tensor:
         """The true player state (B, S) float32, named by ``state_names``."""

@@ -115,6 +115,11 @@ class Simulator:
 
     def step(self, actions: torch.Tensor) -> torch.Tensor:
         """Advance one tick with actions (B, A); frames (B, H, W, 3) uint8."""
+        self.advance(actions)
+        return self.render()
+
+    def advance(self, actions: torch.Tensor) -> None:
+        """One tick of the rules with actions (B, A), drawing nothing."""
         if self.world is None:
             raise EngineError("step() before reset()")
         if actions.shape != (self.batch, self.spec.actions.dim):
@@ -132,7 +137,6 @@ class Simulator:
         self._hurt(half)
         self._pick_up(half)
         self._visit()
-        return self.render()
 
     def render(self) -> torch.Tensor:
         """The current view (B, H, W, 3) uint8."""

@@ -15,9 +15,13 @@ cost per step falls K-fold, at the price of fresher data.
 ``training_agent`` plays the game's training player where it has one (every control
 pressed more often) instead of its exploring agent.
 
-``encode_frames`` = N encodes only each clip's first N frames (a stage that reads no
-more, such as the distillation, which starts its rollouts from a few true frames and
-generates the rest): the clip's ``latents`` are then (B, N, ...), its frames still whole.
+``read_frames`` = N draws, keeps and encodes only each clip's first N frames (for a
+stage that reads no more, such as the distillation, which starts its rollouts from a
+few true frames and generates the rest): the later ticks are simulated without
+drawing (``Simulator.advance``), and the clip's ``frames`` and ``latents`` are
+(B, N, ...) while its actions and states stay whole. Drawing was most of the
+simulator's cost, and encoding most of the refill's. ``encode_anchor`` = False leaves
+the anchor's latents out (a stage that never reads them; the anchor frame stays).
 
 Everything derives from (seed, number of clips drawn): ``state_dict`` is that count,
 and ``load_state_dict`` replays the current episode up to it, so a resumed run sees
@@ -76,13 +80,14 @@ class SimClips:
                  seed: int = 0, episode_ticks: int = 400, pool: int | None = None,
                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  reuse: int = 1, training_agent: bool = False,
-                 encode_frames: int | None = None):
+                 read_frames: int | None = None, encode_anchor: bool = True):
         self.game, self.batch, self.clip_len = game, batch, clip_len
-        self.encode_frames = clip_len if encode_frames is None else min(encode_frames, clip_len)
+        self.read_frames = clip_len if read_frames is None else max(1, min(read_frames, clip_len))
         self.device = torch.device(device)
         self.seed = seed
         self.pool = max(batch, pool or batch)
         self.encode, self.reuse = encode, max(1, reuse)
+        self.encode_anchor = encode_anchor
         self.training_agent = training_agent
         self.latents = self.anchor_latents = None
         self.order: list[torch.Tensor] = []
@@ -93,7 +98,7 @@ class SimClips:
         self.sim = game.simulator(batch=self.pool, device=self.device)
         self.agent = None
         self.anchor: torch.Tensor | None = None
-        self.frames = torch.zeros(self.pool, clip_len, game.spec.height, game.spec.width, 3,
+        self.frames = torch.zeros(self.pool, self.read_frames, game.spec.height, game.spec.width, 3,
                                   dtype=torch.uint8, device=self.device)
         self.actions = torch.zeros(self.pool, clip_len, game.spec.actions.dim,
                                    device=self.device)
@@ -115,9 +120,11 @@ class SimClips:
             self._start_episode(episode)
         for t in range(self.clip_len):
             action = self.agent.act(self.sim)
-            frame = self.sim.step(action)
+            if record and t < self.read_frames:
+                self.frames[:, t] = self.sim.step(action)
+            else:
+                self.sim.advance(action)
             if record:
-                self.frames[:, t] = frame
                 self.actions[:, t] = action
                 self.states[:, t] = self.sim.state()
         if record:
@@ -126,8 +133,9 @@ class SimClips:
     def _prepare(self, refill: int) -> None:
         """Encode the refill (with an encoder) and draw the order of its later passes."""
         if self.encode is not None:
-            self.latents = self.encode(self.frames[:, :self.encode_frames])
-            self.anchor_latents = self.encode(self.anchor[:, None])[:, 0]
+            self.latents = self.encode(self.frames)
+            if self.encode_anchor:
+                self.anchor_latents = self.encode(self.anchor[:, None])[:, 0]
         g = torch.Generator().manual_seed(episode_seed(self.seed + 104_729, refill))
         self.order = [torch.arange(self.pool)] + [torch.randperm(self.pool, generator=g)
                                                   for _ in range(self.reuse - 1)]
@@ -144,7 +152,9 @@ class SimClips:
         clip = Clip(self.frames[rows].clone(), self.actions[rows].clone(), self.anchor[rows],
                     self.states[rows].clone())
         if self.latents is not None:
-            clip.latents, clip.anchor_latents = self.latents[rows], self.anchor_latents[rows]
+            clip.latents = self.latents[rows]
+            if self.anchor_latents is not None:
+                clip.anchor_latents = self.anchor_latents[rows]
         return clip
 
     def state_dict(self) -> dict:
@@ -164,17 +174,19 @@ class SimClips:
 def record_play(sim, agent, ticks: int, choose=None, keep: bool = True
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """Step ``sim`` ``ticks`` times under ``agent``; ``choose(t, action)`` may replace its
-    action. Returns frames (B, T, H, W, 3), actions (B, T, A), states (B, T, S) if kept."""
+    action. Returns frames (B, T, H, W, 3), actions (B, T, A), states (B, T, S) if kept;
+    without ``keep`` nothing is drawn."""
     frames, actions, states = [], [], []
     for t in range(ticks):
         action = agent.act(sim)
         if choose is not None:
             action = choose(t, action)
-        frame = sim.step(action)
-        if keep:
-            frames.append(frame)
-            actions.append(action)
-            states.append(sim.state())
+        if not keep:
+            sim.advance(action)
+            continue
+        frames.append(sim.step(action))
+        actions.append(action)
+        states.append(sim.state())
     if not keep:
         return None
     return torch.stack(frames, 1), torch.stack(actions, 1), torch.stack(states, 1)

@@ -57,10 +57,11 @@ class RealFrameBank:
         sim.reset([base + i for i in range(worlds)])
         agent.reset(sim)
         feats = []
-        for t in range(ticks):
-            frame = sim.step(agent.act(sim))
+        for t in range(ticks):                 # drawn only on the ticks the bank keeps
             if t % every == every - 1:
-                feats.append(frame_features(frame))
+                feats.append(frame_features(sim.step(agent.act(sim))))
+            else:
+                sim.advance(agent.act(sim))
         bank = torch.cat(feats)
         self.mean, self.std = bank.mean(0), bank.std(0).clamp_min(1e-3)
         self.bank = (bank - self.mean) / self.std                             # (N, D)

@@ -124,7 +124,7 @@ class AgentDriver:
 
     def next_action(self, pace: float = 1.0) -> Action:
         vector = self.agent.act(self.sim)   # (1, A)
-        self.sim.step(vector)
+        self.sim.advance(vector)            # the agent reads the state, never a frame
         return self.space.decode(vector[0])
 
 

@@ -188,7 +188,7 @@ class RollingStage:
                                                                   device),
                               reuse=cfg.reuse,
                               training_agent=cfg.training_agent,
-                              encode_frames=self._latents_read())
+                              read_frames=self._frames_read(), encode_anchor=False)
         self.phases = PhaseClock()
         self.schedule = self.teacher.schedule
         self.autocast = device.type == "cuda"
@@ -200,10 +200,10 @@ class RollingStage:
             self.sampler.capture()
         self.validation = Validation(game, cfg.eval_profile, (cfg.sampler, "causal"))
 
-    def _latents_read(self) -> int | None:
-        """How many of each clip's frames the step reads as latents: the rollout starts
+    def _frames_read(self) -> int | None:
+        """How many of each clip's frames the step reads (as latents): the rollout starts
         from the first CONTEXT; only the ground-truth anchor reads further (None: all).
-        Encoding the other 44 of the 46 was most of the refill's cost."""
+        Drawing and encoding the other 44 of the 46 was most of the refill's cost."""
         return None if self.cfg.gt_weight > 0 else CONTEXT
 
     def items_per_step(self) -> int:

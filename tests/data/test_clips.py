@@ -28,9 +28,10 @@ def test_sim_clips_play_the_worlds_of_their_episode_seeds(seed):
     assert clip.anchor.equal(first)
 
 
-def test_encoding_only_the_frames_a_stage_reads_gives_the_same_latents():
-    """``encode_frames``: the first N frames' latents as when every frame is encoded;
-    the frames, actions and states of the clip are whole either way."""
+def test_reading_only_the_first_frames_gives_the_same_clips():
+    """``read_frames``: the first N frames, and their latents, as when every frame is
+    drawn and encoded; the later ticks still played (actions and states whole).
+    ``encode_anchor`` = False: the same, less the anchor's latents."""
     import torch
 
     game = load_game("maze")
@@ -39,9 +40,15 @@ def test_encoding_only_the_frames_a_stage_reads_gives_the_same_latents():
         return frames.float().mean(-1, keepdim=True).movedim(-1, -3)[..., ::16, ::16]
 
     whole, first = (SimClips(game, batch=2, clip_len=5, device="cpu", seed=3, pool=4,
-                             encode=encode, encode_frames=n) for n in (None, 2))
+                             encode=encode, read_frames=n) for n in (None, 2))
+    bare = SimClips(game, batch=2, clip_len=5, device="cpu", seed=3, pool=4, encode=encode,
+                    read_frames=2, encode_anchor=False)
     for _ in range(3):                 # past a refill of the pool
-        a, b = whole.next(), first.next()
-        assert a.latents.shape[1] == 5 and b.latents.shape[1] == 2
-        assert b.latents.equal(a.latents[:, :2]) and b.frames.equal(a.frames)
-        assert b.actions.equal(a.actions) and b.anchor_latents.equal(a.anchor_latents)
+        a, b, c = whole.next(), first.next(), bare.next()
+        assert a.latents.shape[1] == a.frames.shape[1] == 5
+        assert b.latents.shape[1] == b.frames.shape[1] == 2
+        assert b.latents.equal(a.latents[:, :2]) and b.frames.equal(a.frames[:, :2])
+        assert b.actions.equal(a.actions) and b.states.equal(a.states)
+        assert b.anchor.equal(a.anchor) and b.anchor_latents.equal(a.anchor_latents)
+        # without the anchor's latents, which a stage may not read
+        assert c.anchor_latents is None and c.latents.equal(b.latents)

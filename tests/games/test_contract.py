@@ -128,6 +128,22 @@ def test_same_seeds_and_actions_give_the_same_frames(game):
     assert torch.equal(alone[0], frames_a[1])
 
 
+def test_ticks_advanced_without_drawing_change_nothing_but_the_drawing(game):
+    """``advance`` plays the rules alone and ``render`` draws what ``step`` would have
+    returned: a run that draws only some ticks reaches the same states and frames."""
+    actions = random_actions(game, 12, 2, seed=5)
+    _, frames, states = play(game, [21, 22], actions)
+    sim = game.simulator(batch=2)
+    sim.reset([21, 22])
+    for t, a in enumerate(actions, 1):
+        if t % 3:
+            assert sim.advance(a) is None
+        else:
+            assert torch.equal(sim.step(a), frames[:, t])
+        assert torch.equal(sim.state(), states[:, t])
+    assert torch.equal(sim.render(), frames[:, -1]) and torch.equal(sim.render(), frames[:, -1])
+
+
 def test_misuse_is_one_engine_error(game):
     sim = game.simulator(batch=2)
     with pytest.raises(EngineError):
