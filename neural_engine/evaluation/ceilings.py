@@ -26,10 +26,8 @@ import torch
 from neural_engine.evaluation.cases import Replay
 from neural_engine.evaluation.metrics import psnr, sharpness_ratio, ssim
 from neural_engine.evaluation.score import changing
-from neural_engine.model.autoencoder import to_uint8, to_unit
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.world import WorldModel
-from neural_engine.runtime.world import CHUNK
 
 ROWS = ("autoencoder", "posterior_mean", "copy")
 METRICS = ("psnr", "ssim", "sharpness")
@@ -40,24 +38,11 @@ def _place(model: WorldModel) -> tuple[torch.device, torch.dtype]:
     return param.device, param.dtype
 
 
-def _encode(model: WorldModel, frames: torch.Tensor) -> torch.Tensor:
-    """Frames (n, H, W, 3) uint8 → normalised latents (n, C, h, w), the model's device
-    and dtype, ``CHUNK`` frames per encoder call."""
-    device, dtype = _place(model)
-    return torch.cat([model.autoencoder.encode(to_unit(part.to(device)).to(dtype))
-                      for part in frames.split(CHUNK)])
-
-
-def _decode(model: WorldModel, latents: torch.Tensor) -> torch.Tensor:
-    """Latents (n, C, h, w) → frames (n, H, W, 3) uint8 on the CPU."""
-    return torch.cat([to_uint8(model.autoencoder.decode(part).float()).cpu()
-                      for part in latents.split(CHUNK)])
-
-
 @torch.no_grad()
 def reconstruct(model: WorldModel, frames: torch.Tensor) -> torch.Tensor:
     """Frames (N, H, W, 3) uint8 → the autoencoder's reconstructions (N, H, W, 3) uint8."""
-    return _decode(model, _encode(model, frames))
+    ae = model.autoencoder
+    return ae.decode_frames(ae.encode_frames(frames)).cpu()
 
 
 @torch.no_grad()
@@ -88,13 +73,14 @@ def posterior_mean(model: WorldModel, context: torch.Tensor, context_actions: to
         rows = slice(lo, lo + chunk)
         ctx = context[rows, -fc:]                                       # (b, Fc, H, W, 3)
         b = ctx.shape[0]
-        z = _encode(model, ctx.flatten(0, 1)).view(b, fc, *model.config.latent_shape)
+        z = model.autoencoder.encode_frames(ctx)                         # (b, Fc, C, h, w)
         x = torch.cat([z, noise[rows, None].to(device, dtype)], 1)      # (b, F, C, h, w)
         t = levels.expand(b, f)                                         # (b, F)
         actions = torch.cat([context_actions[rows, -fc:], action[rows, None]], 1)
         v = model.denoiser(x, t, actions.to(device, dtype), positions, frame_mask=attention,
                            prev=previous_frames(x, t) if uses_prev else None)
-        out.append(_decode(model, model.schedule.x0_from_v(x[:, -1], v[:, -1], t[:, -1])))
+        x0 = model.schedule.x0_from_v(x[:, -1], v[:, -1], t[:, -1])
+        out.append(model.autoencoder.decode_frames(x0).cpu())
     return torch.cat(out)
 
 

@@ -16,6 +16,9 @@ from torch import nn
 
 from neural_engine.model.config import AutoencoderConfig
 
+# Frames per autoencoder call when frames are encoded or decoded in bulk.
+FRAMES_PER_CALL = 256
+
 
 class ResBlock(nn.Module):
     def __init__(self, channels: int):
@@ -94,6 +97,28 @@ class Autoencoder(nn.Module):
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents (B, C, h, w) → frames (B, 3, H, W), roughly in [-1, 1]."""
         return self.decoder(latents * self.latent_std + self.latent_mean)
+
+    # -- frames as the engine holds them: uint8 (..., H, W, 3), in bulk -------------
+    def encode_frames(self, frames: torch.Tensor, chunk: int = FRAMES_PER_CALL) -> torch.Tensor:
+        """Frames (..., H, W, 3) uint8, on any device → normalised latents (..., C, h, w)
+        on the autoencoder's device and in its dtype, ``chunk`` frames per encoder call."""
+        param = next(self.parameters())
+        flat = frames.reshape(-1, *frames.shape[-3:])
+        out = torch.cat([self.encode(to_unit(part.to(param.device)).to(param.dtype))
+                         for part in flat.split(chunk)])
+        return out.view(*frames.shape[:-3], *out.shape[1:])
+
+    def decode_frames(self, latents: torch.Tensor, chunk: int = FRAMES_PER_CALL) -> torch.Tensor:
+        """Normalised latents (..., C, h, w) → frames (..., H, W, 3) uint8 on their device,
+        ``chunk`` frames per decoder call."""
+        flat = latents.reshape(-1, *latents.shape[-3:])
+        out = torch.cat([self.to_frames(part) for part in flat.split(chunk)])
+        return out.view(*latents.shape[:-3], *out.shape[1:])
+
+    def to_frames(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents (n, C, h, w) → frames (n, H, W, 3) uint8, one decoder call
+        (what a captured CUDA graph replays)."""
+        return to_uint8(self.decode(latents).float())
 
 
 def to_unit(frames_uint8: torch.Tensor) -> torch.Tensor:

@@ -32,14 +32,10 @@ from __future__ import annotations
 import torch
 
 from neural_engine.errors import EngineError
-from neural_engine.model.autoencoder import to_uint8, to_unit
 from neural_engine.model.dispatch import resolve_backend
 from neural_engine.model.world import WorldModel
 from neural_engine.sampler.device import CudaGraphPass
 from neural_engine.sampler.stream import SamplerConfig, StreamSampler
-
-# Frames per autoencoder call when encoding or decoding in bulk.
-CHUNK = 256
 
 
 class WorldSession:
@@ -84,28 +80,17 @@ class WorldSession:
     @torch.no_grad()
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """Frames (..., H, W, 3) uint8 → normalised latents (..., C, h, w) on the device."""
-        lead = frames.shape[:-3]
-        flat = frames.to(self.device).reshape(-1, *frames.shape[-3:])     # (n, H, W, 3)
-        out = [self.model.autoencoder.encode(to_unit(flat[i:i + CHUNK]).to(self.dtype))
-               for i in range(0, flat.shape[0], CHUNK)]
-        return torch.cat(out).view(*lead, *self.model.config.latent_shape)
+        return self.model.autoencoder.encode_frames(frames)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents (..., C, h, w) → frames (..., H, W, 3) uint8."""
-        lead = latents.shape[:-3]
-        flat = latents.reshape(-1, *latents.shape[-3:])                    # (n, C, h, w)
-        out = [self._to_frames(flat[i:i + CHUNK]) for i in range(0, flat.shape[0], CHUNK)]
-        return torch.cat(out).view(*lead, self.model.config.height, self.model.config.width, 3)
-
-    def _to_frames(self, latents: torch.Tensor) -> torch.Tensor:
-        """(n, C, h, w) → (n, H, W, 3) uint8, one decoder call."""
-        return to_uint8(self.model.autoencoder.decode(latents).float())
+        return self.model.autoencoder.decode_frames(latents)
 
     @torch.no_grad()
     def _decode_rows(self) -> None:
         """Every row's latest clean latent into ``frames`` (graph-capturable)."""
-        self.frames.copy_(self._to_frames(self.sampler.out))
+        self.frames.copy_(self.model.autoencoder.to_frames(self.sampler.out))
 
     def _idle(self, *lead: int) -> torch.Tensor:
         return torch.zeros(*lead, self.model.config.action_dim)

@@ -235,9 +235,7 @@ def test_step_decodes_what_advance_returns(model):
             assert frames.dtype == torch.uint8 and frames.shape == (2, 64, 64, 3)
 
 
-def test_encode_and_decode_keep_the_leading_dims_in_any_chunking(model, monkeypatch):
-    from neural_engine.runtime import world as world_module
-
+def test_encode_and_decode_keep_the_leading_dims_in_any_chunking(model):
     world = WorldSession(model, CFG, 1)
     frames = torch.stack([context_frames(s) for s in range(3)])         # (3, 2, H, W, 3)
     latents = world.encode(frames)
@@ -246,9 +244,9 @@ def test_encode_and_decode_keep_the_leading_dims_in_any_chunking(model, monkeypa
     assert decoded.shape == frames.shape and decoded.dtype == torch.uint8
     # one clip alone encodes as it does among others
     torch.testing.assert_close(world.encode(frames[1]), latents[1], rtol=0, atol=1e-5)
-    monkeypatch.setattr(world_module, "CHUNK", 4)       # 6 frames: calls of 4, then 2
-    torch.testing.assert_close(world.encode(frames), latents, rtol=0, atol=1e-5)
-    assert (world.decode(latents).int() - decoded.int()).abs().max() <= 1
+    ae = model.autoencoder                              # 6 frames: calls of 4, then 2
+    torch.testing.assert_close(ae.encode_frames(frames, chunk=4), latents, rtol=0, atol=1e-5)
+    assert (ae.decode_frames(latents, chunk=4).int() - decoded.int()).abs().max() <= 1
     assert not torch.equal(decoded[0], decoded[1])      # other clips, other frames
 
 
