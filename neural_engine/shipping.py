@@ -46,10 +46,14 @@ def ship(game: str, weights: Path | None, probe: Path | None = None,
          teacher: Path | None = None,
          precision: Precision = "fp16", teacher_precision: str = "bf16",
          sampler: str = "rolling",
-         info: dict[str, Any] | None = None, root: Path | None = None) -> Path:
+         info: dict[str, Any] | None = None, root: Path | None = None,
+         decoder: Path | None = None) -> Path:
     """Write ``root/<game>/`` (``assets/<game>/``) from training's outputs; returns the
     folder. ``weights`` None with a ``teacher``: a game whose world model is still in
-    training keeps its chain's checkpoint (play stays on the simulator meanwhile)."""
+    training keeps its chain's checkpoint (play stays on the simulator meanwhile).
+    ``decoder``: an autoencoder whose decoder replaces the world model's and the
+    teacher's (``train ae --set train="decoder"``); refused unless its encoder and latent
+    statistics are theirs, so the latents stay those their denoisers learned."""
     from neural_engine.evaluation.probe import load_probe, save_probe
 
     root = stored.ASSETS_ROOT if root is None else root
@@ -73,13 +77,22 @@ def ship(game: str, weights: Path | None, probe: Path | None = None,
                                  "training": read_config(teacher)[1],
                                  "use": "the next distillation's score and the next teacher "
                                         "run's warm start; not used to play"}
+    if decoder is not None:
+        from neural_engine.model.weights import load_autoencoder
+
+        tuned = load_autoencoder(decoder)
+        for name, target in ((WEIGHTS_NAME, model), (TEACHER_NAME, teacher_model)):
+            if target is not None:
+                replace_decoder(target.autoencoder, tuned, where=str(decoder))
+                records[name]["decoder"] = {"from": str(decoder),
+                                            "training": _stored_info(decoder)}
     probe_model = probe_info = None
     if probe is not None:
         from neural_engine.games import load_spec
 
         scales = tuple(m.scale for m in load_spec(game).control.motion)
         probe_model = load_probe(probe, scales=scales)
-        probe_info = _probe_info(probe)
+        probe_info = _stored_info(probe)
         collapse = probe_info.get("collapse")
         if isinstance(collapse, dict) and collapse.get("exported") == "final":
             raise EngineError("this probe's training collapsed and no earlier weights read "
@@ -128,6 +141,30 @@ def ship(game: str, weights: Path | None, probe: Path | None = None,
     return final
 
 
+def replace_decoder(autoencoder, tuned, where: str) -> None:
+    """Load ``tuned``'s decoder into ``autoencoder``, refused (EngineError at ``where``)
+    unless the two share the configuration, the latent statistics and the encoder.
+
+    Equal means within one 8-bit step of each tensor's largest value: a world model
+    shipped in 8 bits and read back holds its encoder rounded, and a decoder tuned from
+    that file or from the full-precision one both belong to it. A retrained encoder
+    differs by far more."""
+    if tuned.cfg != autoencoder.cfg:
+        raise EngineError("its autoencoder's configuration is not the world model's "
+                          "(another size, or other latent statistics): the decoder was "
+                          "tuned for other latents", where=where)
+    mine = autoencoder.encoder.state_dict()
+    for name, value in tuned.encoder.state_dict().items():
+        ours = mine[name].float()
+        step = ours.abs().max().clamp_min(1e-12) / 127
+        if (value.float() - ours).abs().max() > step:
+            raise EngineError(f"its encoder differs from the world model's (encoder.{name}): "
+                              "the decoder was tuned on other latents; tune it from "
+                              "this world model (train ae --init WORLD_MODEL --set "
+                              'train="decoder")', where=where)
+    autoencoder.decoder.load_state_dict(tuned.decoder.state_dict())
+
+
 def _world_model(path: Path, game: str, what: str):
     """The world model in ``path``, refused unless it is ``game``'s; ``what`` names it
     in the message ("weights are", "a teacher")."""
@@ -143,7 +180,8 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
-def _probe_info(path: Path) -> dict[str, Any]:
+def _stored_info(path: Path) -> dict[str, Any]:
+    """The ``info`` table a probe or an autoencoder file carries ({} where none)."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:

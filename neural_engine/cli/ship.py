@@ -39,6 +39,10 @@ def add_parser(sub) -> None:
     p.add_argument("--teacher-precision", choices=("bf16", "int8"), default="bf16",
                    help="the teacher in bf16, or in 8 bits (a warm start and a score a "
                         "fraction of a percent off, in half the bytes)")
+    p.add_argument("--decoder", type=Path, default=None,
+                   help="an autoencoder whose decoder replaces the world model's and the "
+                        "teacher's (from train ae --init WORLD_MODEL --set "
+                        "train=\"decoder\"); refused unless its encoder is theirs")
     p.add_argument("--sampler", default="rolling", help="the sampler the weights play with")
     p.add_argument("--info", type=Path, default=None,
                    help="a JSON table added to the manifest (training, evaluation, gates)")
@@ -70,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     named_sampler(args.sampler)
     folder = ship(args.game, args.weights, probe=args.probe, teacher=args.teacher,
                   precision=args.precision,
-                  teacher_precision=args.teacher_precision, sampler=args.sampler, info=_info(args.info))
+                  teacher_precision=args.teacher_precision, sampler=args.sampler, info=_info(args.info),
+                  decoder=args.decoder)
     size = folder_bytes(folder)
     print(f"shipped {folder} ({size / 2**20:.1f} MiB; every game's shipped files "
           f"{shipped_bytes() / 2**20:.1f} of 40 MiB)")

@@ -48,7 +48,9 @@ def add_parser(sub) -> None:
     p.add_argument("--teacher", help="rolling stage: the trained teacher (.safetensors)")
     p.add_argument("--init", help="teacher/rolling stage: start the trained denoiser from "
                    "these world-model weights (a warm start; a run folder's checkpoint "
-                   "takes precedence)")
+                   "takes precedence); ae stage: start from this autoencoder (an "
+                   "autoencoder or world-model file), which --set train=\"decoder\" "
+                   "needs")
     p.add_argument("--steps", type=count(0), default=100_000, help="stop after this many steps")
     p.add_argument("--minutes", type=number(0, above=True),
                    help="stop after this many minutes of training (summed over resumed "
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stage == "ae":
         from neural_engine.training.autoencoder import AutoencoderStage
 
-        stage = AutoencoderStage(game, cfg, device, env, args.seed)
+        stage = AutoencoderStage(game, cfg, device, env, args.seed,
+                                 init=Path(args.init) if args.init else None)
     elif args.stage == "teacher":
         if not args.ae:
             raise EngineError("the teacher stage needs --ae PATH (the autoencoder's weights)")
