@@ -114,6 +114,27 @@ class Simulator(Protocol):
         """(B,) fraction of the reachable world visited since reset (coverage)."""
 
 
+class Ticking:
+    """What a batched simulator may inherit instead of writing it again: ``step`` as
+    ``advance`` then ``render``, and the checks of the actions ``advance`` receives.
+    Needs ``spec``, ``batch``, ``device`` and a ``world`` that is None before reset."""
+
+    def step(self, actions: torch.Tensor) -> torch.Tensor:
+        """Advance one tick with actions (B, A); frames (B, H, W, 3) uint8."""
+        self.advance(actions)
+        return self.render()
+
+    def checked(self, actions: torch.Tensor) -> torch.Tensor:
+        """``actions`` (B, A) as float32 on the device; EngineError before a reset or
+        for another shape."""
+        if self.world is None:
+            raise EngineError("step() before reset()")
+        if actions.shape != (self.batch, self.spec.actions.dim):
+            raise EngineError(f"actions must be ({self.batch}, {self.spec.actions.dim}), "
+                              f"got {tuple(actions.shape)}")
+        return actions.to(self.device, torch.float32)
+
+
 class Agent(Protocol):
     """An exploring player for a batch of environments."""
 

@@ -42,7 +42,7 @@ from games.dungeon.physics import overlap, slide
 from games.dungeon.render import Renderer
 from games.dungeon.world import Hero, World, kind_table
 from neural_engine.errors import EngineError
-from neural_engine.games import GameSpec
+from neural_engine.games import GameSpec, Ticking
 
 BUTTONS = ("up", "down", "left", "right", "attack", "use")
 FACING = torch.tensor([[0, 1], [0, -1], [-1, 0], [1, 0]])      # down, up, left, right
@@ -67,7 +67,7 @@ class Rules:
     chest_coins: int = 5
 
 
-class Simulator:
+class Simulator(Ticking):
     """B dungeon environments on one device; see the module docstring for the rules."""
 
     state_names = ("x", "y", "facing", "health", "keys", "score", "moved", "blocked",
@@ -113,19 +113,10 @@ class Simulator:
         self._visit()
         return self.render()
 
-    def step(self, actions: torch.Tensor) -> torch.Tensor:
-        """Advance one tick with actions (B, A); frames (B, H, W, 3) uint8."""
-        self.advance(actions)
-        return self.render()
-
     def advance(self, actions: torch.Tensor) -> None:
-        """One tick of the rules with actions (B, A), drawing nothing."""
-        if self.world is None:
-            raise EngineError("step() before reset()")
-        if actions.shape != (self.batch, self.spec.actions.dim):
-            raise EngineError(f"actions must be ({self.batch}, {self.spec.actions.dim}), "
-                              f"got {tuple(actions.shape)}")
-        held = actions.to(self.device, torch.float32)[:, self._button] > 0.5      # (B, 6)
+        """One tick of the rules with actions (B, A), drawing nothing (``step``, from
+        ``Ticking``, is this and ``render``)."""
+        held = self.checked(actions)[:, self._button] > 0.5                     # (B, 6)
         up, down, left, right, attack, use = held.unbind(1)
         self.tick = self.tick + 1
         self._walk(up, down, left, right)

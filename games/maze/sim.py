@@ -29,7 +29,7 @@ from games.maze.raycast import cast
 from games.maze.render import Camera, Renderer
 from games.maze.world import World
 from neural_engine.errors import EngineError
-from neural_engine.games import GameSpec
+from neural_engine.games import GameSpec, Ticking
 
 BUTTONS = ("forward", "back", "strafe_left", "strafe_right", "turn_left", "turn_right", "run")
 
@@ -51,7 +51,7 @@ def wrap_angle(angle: torch.Tensor) -> torch.Tensor:
     return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
 
 
-class Simulator:
+class Simulator(Ticking):
     """B maze environments on one device; see the module docstring for the rules."""
 
     state_names = ("x", "y", "angle", "score", "moved", "blocked")
@@ -92,19 +92,10 @@ class Simulator:
         self._visit()
         return self.render()
 
-    def step(self, actions: torch.Tensor) -> torch.Tensor:
-        """Advance one tick with actions (B, A); frames (B, H, W, 3) uint8."""
-        self.advance(actions)
-        return self.render()
-
     def advance(self, actions: torch.Tensor) -> None:
-        """One tick of the rules with actions (B, A), drawing nothing."""
-        if self.world is None:
-            raise EngineError("step() before reset()")
-        if actions.shape != (self.batch, self.spec.actions.dim):
-            raise EngineError(f"actions must be ({self.batch}, {self.spec.actions.dim}), "
-                              f"got {tuple(actions.shape)}")
-        a = actions.to(self.device, torch.float32)
+        """One tick of the rules with actions (B, A), drawing nothing (``step``, from
+        ``Ticking``, is this and ``render``)."""
+        a = self.checked(actions)
         pressed = (a[:, :len(self.spec.actions.buttons)] > 0.5).float()           # (B, buttons)
         held = {name: pressed[:, i] for name, i in self._button.items()}           # each (B,)
         yaw = (held["turn_right"] - held["turn_left"]) * self._turn_step
