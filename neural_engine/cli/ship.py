@@ -73,9 +73,8 @@ def run(args: argparse.Namespace) -> int:
     load_spec(args.game)
     named_sampler(args.sampler)
     folder = ship(args.game, args.weights, probe=args.probe, teacher=args.teacher,
-                  precision=args.precision,
-                  teacher_precision=args.teacher_precision, sampler=args.sampler, info=_info(args.info),
-                  decoder=args.decoder)
+                  precision=args.precision, teacher_precision=args.teacher_precision,
+                  sampler=args.sampler, info=_info(args.info), decoder=args.decoder)
     size = folder_bytes(folder)
     print(f"shipped {folder} ({size / 2**20:.1f} MiB; every game's shipped files "
           f"{shipped_bytes() / 2**20:.1f} of 40 MiB)")

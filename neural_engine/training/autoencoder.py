@@ -4,8 +4,8 @@ Loss: MSE + L1 between the frame and its reconstruction from slightly noised lat
 (so the decoder tolerates the imprecise latents a denoiser produces) plus a small
 penalty on latent magnitude (so the noise cannot be escaped by scaling up), and, with
 ``edge_weight`` > 0, an L1 between the two images' horizontal and vertical differences
-(a squared or absolute error alone is met best by a blurred edge; the difference term
-charges for the lost contrast itself). Its gate is reconstruction PSNR on held-out
+(off: meant to charge for blurred edges, it lowered the sharpness it was meant to
+raise in the twelfth session's A/B, docs/experiments.md). Its gate is reconstruction PSNR on held-out
 worlds (≥ 30 dB for the maze); the evaluation also reads the sharpness ratio of the
 reconstructions (``evaluation.metrics.sharpness_ratio``), which bounds the sharpness
 of every world model that decodes through it. On export the per-channel latent mean
