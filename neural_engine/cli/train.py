@@ -57,7 +57,9 @@ def add_parser(sub) -> None:
                         "runs) with a final checkpoint (default: no limit)")
     p.add_argument("--checkpoint-minutes", type=number(0, above=True), default=2.0,
                    help="minutes between checkpoints")
-    p.add_argument("--eval-every", type=count(1), default=1000, help="steps between evaluations")
+    p.add_argument("--eval-every", type=count(0), default=1000,
+                   help="steps between evaluations, and one after the last step (0: none, "
+                        "only the export, for a time-boxed run read afterwards)")
     p.add_argument("--log-every", type=count(1), default=50, help="steps between metrics rows")
     p.add_argument("--seed", type=seed, default=0, help="training seed")
     p.add_argument("--quiet", action="store_true")

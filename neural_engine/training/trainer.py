@@ -68,7 +68,7 @@ class Schedule:
     steps: int
     minutes: float | None = None
     checkpoint_minutes: float = 2.0
-    eval_every: int = 1000
+    eval_every: int = 1000     # 0: never, not even after the last step (export only)
     log_every: int = 50
 
 
@@ -279,7 +279,7 @@ def _run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed,
             if step % schedule.log_every == 0:
                 record("train", {k: _mean(v, env, device) for k, v in running.items()}
                        | {"items_per_s": progress.rate() * stage.items_per_step() * env.world})
-            if step % schedule.eval_every == 0:
+            if schedule.eval_every and step % schedule.eval_every == 0:
                 if env.main:
                     record("eval", stage.evaluate(folder, step))
                 barrier(env)
@@ -298,7 +298,7 @@ def _run(stage: Stage, folder: Path, schedule: Schedule, env: Distributed,
     progress.close()
     if env.main and not stopped:            # a kill keeps only the checkpoint
         stage.export(folder)                # before the evaluation, which may be cut short
-        if step % schedule.eval_every:
+        if schedule.eval_every and step % schedule.eval_every:
             record("eval", stage.evaluate(folder, step))
     if log is not None:
         log.close()

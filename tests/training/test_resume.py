@@ -1,5 +1,7 @@
 """Training resumes exactly: a run cut in two ends with the same weights as one run."""
 
+import json
+
 import torch
 
 from neural_engine.data.clips import SimClips
@@ -73,3 +75,14 @@ def test_a_resumed_run_drops_the_rows_past_its_checkpoint(tmp_path):
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in rows if r["kind"] == "train"]
     assert steps == [1, 2, 3, 4]
+
+
+def test_eval_every_zero_exports_without_evaluating(tmp_path):
+    """A time-boxed GPU run read afterwards skips the evaluation after its last step."""
+    stage = AutoencoderStage(load_game("maze"), CFG, torch.device("cpu"), seed=3)
+    trainer.run(stage, tmp_path, trainer.Schedule(steps=3, eval_every=0, log_every=1),
+                quiet=True)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3]
+    assert not [r for r in rows if r["kind"] == "eval"]
+    assert (tmp_path / "autoencoder.safetensors").is_file()
