@@ -51,6 +51,11 @@ def add_parser(sub) -> None:
     p.add_argument("--teacher-steps", type=int, help="steps of the teacher sampler (full: 32)")
     p.add_argument("--probe", help="action-control probe "
                    "(default: assets/<game>/probe.safetensors)")
+    p.add_argument("--ceilings", action="store_true",
+                   help="only what bounds the one-step gates, in seconds: the autoencoder's "
+                        "reconstruction, the denoiser's posterior mean and the copied last "
+                        "frame against the true next frame, on the profile's one-step "
+                        "points (with --json: written there)")
     p.add_argument("--json", metavar="OUT.json", help="write the numbers as JSON")
     p.add_argument("--report", metavar="DIR", help="write report.md, plots and a video here")
     p.add_argument("--samples", metavar="FILE.safetensors",
@@ -96,6 +101,25 @@ def redraw(args: argparse.Namespace) -> int:
     return 0
 
 
+def only_ceilings(game, model, settings, label: str, out: str | None) -> int:
+    """``--ceilings``: the table of ``evaluation/ceilings.py`` printed (and kept as JSON)."""
+    from neural_engine.evaluation.ceilings import METRICS, ROWS, ceilings
+    from neural_engine.evaluation.score import one_step_points
+
+    bounds = ceilings(model, one_step_points(game, settings), settings.seed,
+                      settings.max_streams)
+    print(f"{label}: {bounds['changing']} of {bounds['points']} one-step points change")
+    for row in ROWS:
+        values = bounds[row]
+        print(f"{row:>15}: " + ", ".join(
+            f"{m} {values[m]:.4f}" if values[m] is not None else f"{m} –" for m in METRICS))
+    if out:
+        write_text(Path(out), json.dumps({"weights": label, "game": game.spec.name,
+                                          "ceilings": bounds}, indent=2) + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from neural_engine.evaluation.gates import passed
     from neural_engine.evaluation.probe import load_probe
@@ -103,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.from_json:
         return redraw(args)
+    if args.ceilings and (args.report or args.samples):
+        raise EngineError("--ceilings measures no sampler: it writes only --json, no "
+                          "--report or --samples")
     from neural_engine.evaluation.runner import evaluate
     from neural_engine.evaluation.settings import profile
     from neural_engine.model.weights import ASSETS_ROOT
@@ -151,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
                 [Path(args.report) / "report.json"] if args.report else []):
             write_text(path, numbers)
 
+    if args.ceilings:
+        return only_ceilings(game, model, settings, label, args.json)
     report = evaluate(game, model, settings, probe, profile=args.profile,
                       progress=lambda m: print(m, file=sys.stderr, flush=True), partial=keep)
     keep(report)

@@ -97,6 +97,15 @@ def _one_step(replay: Replay, settings: EvalSettings, rate: int, lookahead: int
                   joined["states"], replay.state_names), names
 
 
+def one_step_points(game: Game, settings: EvalSettings, lookahead: int = 8) -> Replay:
+    """The one-step points alone (what ``ceilings.py`` reads), without the rest of the
+    workload: seconds where the whole one takes a minute."""
+    cases, folder = load_cases(game)
+    fidelity = materialize(game, cases, folder, round(settings.seconds * game.spec.tick_rate),
+                           only=settings.cases)
+    return _one_step(fidelity, settings, game.spec.tick_rate, lookahead)[0]
+
+
 def build_workload(game: Game, settings: EvalSettings, lookahead: int = 8,
                    bank: RealFrameBank | None = None) -> Workload:
     """Everything the evaluation asks of a dreamer, replayed in the simulator (CPU);

@@ -70,3 +70,24 @@ def test_profiles_fix_the_work_and_flags_override_them():
     assert full.seconds == 30 and full.drift_seconds == 300 and full.still_seconds == 60
     assert profile("quick", seconds=5.0, cases=None).seconds == 5.0
     assert profile("cpu").samplers == ("rolling", "causal")
+
+
+def test_eval_ceilings_alone_match_the_whole_evaluations(weights, tmp_path, capsys):
+    """--ceilings reads the same one-step points as the whole evaluation, and only them."""
+    from neural_engine.evaluation.ceilings import ceilings
+    from neural_engine.evaluation.score import build_workload, one_step_points
+    from neural_engine.evaluation.settings import profile
+    from neural_engine.model.weights import load_world_model
+
+    out = tmp_path / "ceilings.json"
+    assert main(["eval", "--weights", str(weights), "--device", "cpu", "--profile", "smoke",
+                 "--ceilings", "--json", str(out)]) == 0
+    got = json.loads(out.read_text())["ceilings"]
+    assert "posterior_mean: psnr" in capsys.readouterr().out
+    game, settings = load_game("maze"), profile("smoke")
+    points = one_step_points(game, settings)
+    assert torch.equal(points.truth, build_workload(game, settings).one_step.truth)
+    want = ceilings(load_world_model(weights), points, settings.seed, settings.max_streams)
+    assert got == json.loads(json.dumps(want))
+    assert main(["eval", "--weights", str(weights), "--device", "cpu", "--ceilings",
+                 "--report", str(tmp_path / "r")]) == 1
