@@ -32,7 +32,7 @@ from neural_engine.data.clips import SimClips
 from neural_engine.errors import EngineError
 from neural_engine.games import Game
 from neural_engine.model.attention import AttentionKind, resolve_attention
-from neural_engine.model.config import ModelSize, named_config
+from neural_engine.model.config import ModelSize, named_config, size_problems
 from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import load_autoencoder, load_world_model, save_world_model
 from neural_engine.model.world import WorldModel
@@ -55,6 +55,9 @@ class TeacherTraining:
     # A finer patch gives more tokens per frame (4x at half the patch); ``--init`` from a
     # coarser teacher converts its patch-shaped layers (``training/warm.py``).
     patch: int = field(default=0, metadata=bounds(0, 8))
+    # The denoiser's blocks (0: the size's own). ``--init`` from a shallower teacher adds
+    # blocks that start as copies passing the stream on unchanged (``training/warm.py``).
+    depth: int = field(default=0, metadata=bounds(0, 64))
     batch: int = field(default=32, metadata=bounds(1, 4096))
     lr: float = field(default=3e-4, metadata=bounds(0.0, 1.0))
     warmup: int = field(default=300, metadata=bounds(0, 10**7))
@@ -136,13 +139,16 @@ class TeacherStage:
         self.game, self.cfg, self.device, self.env = game, cfg, device, env
         ae = load_autoencoder(autoencoder, device)
         spec = game.spec
-        patch = {"patch": cfg.patch} if cfg.patch else {}
+        shape = {k: v for k, v in (("patch", cfg.patch), ("depth", cfg.depth)) if v}
         config = named_config(cfg.size, spec.name, spec.height, spec.width, spec.actions.dim,
                               previous_frame=cfg.previous_frame, refiner=cfg.refiner,
-                              action_guidance=cfg.action_drop > 0, **patch)
+                              action_guidance=cfg.action_drop > 0, **shape)
         config = replace(config, autoencoder=ae.cfg, time_shift=cfg.time_shift)
         if problems := config.check():     # the frame must divide into patches
             raise EngineError(f"patch {config.denoiser.patch}: {problems[0][1]}",
+                              where="teacher")
+        if problems := size_problems(config):    # a file of it could not be read back
+            raise EngineError(f"{problems[0]}: its weights could not be loaded",
                               where="teacher")
         torch.manual_seed(seed)
         self.model = WorldModel(config).to(device)

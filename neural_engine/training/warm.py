@@ -24,6 +24,18 @@ it is. The patch-shaped ones are converted (``finer_inputs``, ``finer_outputs``)
   has the p-token's per-channel mean. Taking one sub-block's rows (the top-left) would
   copy that sub-block's detail into every other one.
 
+It may also be shallower (``deeper_blocks``): a denoiser of depth d grows to depth
+D ≥ d with its function unchanged. New block j stands for old block ⌊j·d/D⌋; the
+first block standing for an old one is that block, and each further one is its copy
+with the attention's and the MLP's output projections zeroed. A block whose two
+branches add nothing passes the residual stream on unchanged, and the fused norm
+after each block (``model/dit.py``: a block returns the next block's modulated norm)
+is recomputed from that same stream with the next block's own factors, so the deeper
+model answers exactly as the shallower one did. The copies' attention and MLP start
+from trained weights rather than noise, and open as training moves their output
+projections (whose gradients are not zero: their inputs are the copies' trained
+features), the way a zero-initialised branch opens.
+
 Every other setting must match. Rotary positions count in patch-2 tokens at every patch
 (``frame_coords``' spacing, ``model/rope.py``), so the rotation between two places on
 the frame, and with it the p-model's spatial attention, carries over unchanged.
@@ -44,6 +56,9 @@ from neural_engine.model.config import DenoiserConfig
 PATCH_INPUTS = ("embed.weight", "prev_embed.weight")
 PATCH_OUTPUTS = ("final.weight", "final.bias", "refiner.features.weight",
                  "refiner.features.bias")
+# The output projections of a block's two residual branches (``model/dit.py``'s Block):
+# zeroed, the block adds nothing to the stream.
+BRANCH_OUTPUTS = ("attn.out.weight", "attn.out.bias", "mlp.2.weight", "mlp.2.bias")
 
 
 def finer_inputs(weight: torch.Tensor, p: int, q: int) -> torch.Tensor:
@@ -72,16 +87,37 @@ def finer_patches(state: dict[str, torch.Tensor], p: int, q: int) -> dict[str, t
     return state
 
 
+def deeper_blocks(state: dict[str, torch.Tensor], d: int, depth: int
+                  ) -> dict[str, torch.Tensor]:
+    """A depth-d denoiser's state dict made a depth-``depth`` one (module docstring)."""
+    out = {name: t for name, t in state.items() if not name.startswith("blocks.")}
+    seen: set[int] = set()
+    for j in range(depth):
+        i = j * d // depth
+        prefix = f"blocks.{i}."
+        for name, tensor in state.items():
+            if name.startswith(prefix):
+                rest = name[len(prefix):]
+                copy = i in seen and rest in BRANCH_OUTPUTS
+                out[f"blocks.{j}.{rest}"] = torch.zeros_like(tensor) if copy else tensor.clone()
+        seen.add(i)
+    return out
+
+
 def warm_start(denoiser: nn.Module, new: DenoiserConfig, start: nn.Module,
                old: DenoiserConfig, where: str) -> None:
-    """Load ``start`` (configuration ``old``) into ``denoiser`` (configuration ``new``)."""
+    """Load ``start`` (configuration ``old``) into ``denoiser`` (configuration ``new``): a
+    finer patch and a greater depth are converted (module docstring)."""
     if not old.refiner:            # the block count of an absent refiner does not matter
         old = replace(old, refiner_blocks=new.refiner_blocks)
     if old.patch % new.patch:
         raise EngineError(f"--init weights have patch {old.patch}: a warm start makes "
                           f"patches finer only by a whole factor, not {new.patch}", where=where)
+    if old.depth > new.depth:
+        raise EngineError(f"--init weights have depth {old.depth}: a warm start adds blocks, "
+                          f"it does not take them away (depth {new.depth})", where=where)
     allowed = {replace(new, previous_frame=path, refiner=refiner, action_guidance=null,
-                       patch=old.patch)
+                       patch=old.patch, depth=old.depth)
                for path in {new.previous_frame, False} for refiner in {new.refiner, 0}
                for null in {new.action_guidance, False}}
     if old not in allowed:
@@ -89,6 +125,8 @@ def warm_start(denoiser: nn.Module, new: DenoiserConfig, start: nn.Module,
     state = start.state_dict()
     if old.patch != new.patch:
         state = finer_patches(state, old.patch, new.patch)
+    if old.depth != new.depth:
+        state = deeper_blocks(state, old.depth, new.depth)
     own = denoiser.state_dict()
     wrong = [name for name, tensor in state.items()
              if name in own and own[name].shape != tensor.shape]

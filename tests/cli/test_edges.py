@@ -16,7 +16,7 @@ from ..hostile import ROOT
     (["play", "--seconds", "inf"], "argument --seconds: inf: must be a finite number above 0"),
     (["play", "--seed", "99999999999999999999"], "argument --seed: 99999999999999999999: "
                                                  "must be between 0 and"),
-    (["train", "ae", "--run", "x", "--eval-every", "0"], "argument --eval-every: 0: must be"),
+    (["train", "ae", "--run", "x", "--eval-every", "-1"], "argument --eval-every: -1: must be"),
     (["train", "ae", "--run", "x", "--log-every", "-1"], "argument --log-every: -1: must be"),
     (["train", "ae", "--run", "x", "--minutes", "nan"], "--minutes: nan: must be a finite"),
     (["eval", "--seconds", "inf"], "argument --seconds: inf: must be a finite number"),

@@ -7,6 +7,7 @@ import torch
 from neural_engine.cli.train import stage_config
 from neural_engine.errors import EngineError
 from neural_engine.games import load_game
+from neural_engine.model.dit import block_causal_mask, previous_frames
 from neural_engine.model.weights import save_world_model
 from neural_engine.training.rolling import RollingStage, RollingTraining
 from neural_engine.training.teacher import TeacherStage
@@ -91,7 +92,7 @@ def test_a_patch_2_teacher_warm_starts_a_patch_1_one(tmp_path, tiny_model):
 
 def test_other_differences_are_still_refused(tiny_model):
     coarse = tiny_model(patch=2)
-    for fine in (tiny_model(patch=1, dim=48, heads=2), tiny_model(patch=1, depth=3)):
+    for fine in (tiny_model(patch=1, dim=48, heads=2), tiny_model(patch=1, heads=4)):
         with pytest.raises(EngineError, match="another denoiser configuration"):
             warm_start(fine.denoiser, fine.config.denoiser, coarse.denoiser,
                        coarse.config.denoiser, "p2.safetensors")
@@ -128,3 +129,75 @@ def test_the_distillation_takes_a_patch_1_teacher_and_a_patch_2_student_to_start
     assert torch.equal(stage.critic.embed.weight, fine.denoiser.embed.weight)
     assert torch.equal(stage.student.embed.weight,
                        finer_inputs(coarse.denoiser.embed.weight, 2, 1))
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5])
+def test_a_deeper_denoiser_answers_as_the_shallower_one_it_grew_from(depth, tiny_model):
+    """Exact: the added blocks pass the stream on unchanged, so the velocity is the
+    same on any input; the first block standing for an old one is that block."""
+    game = load_game("maze")
+    spec = game.spec
+    small = tiny_model(spec.height, spec.width, spec.actions.dim, previous_frame=True,
+                       action_guidance=True, std=0.3)
+    deep = tiny_model(spec.height, spec.width, spec.actions.dim, previous_frame=True,
+                      action_guidance=True, depth=depth, seed=1)
+    warm_start(deep.denoiser, deep.config.denoiser, small.denoiser, small.config.denoiser,
+               "d2.safetensors")
+    old, new = small.denoiser.state_dict(), deep.denoiser.state_dict()
+    for name in new:
+        if not name.startswith("blocks."):
+            assert torch.equal(new[name], old[name]), name
+    firsts = {j * 2 // depth: j for j in reversed(range(depth))}
+    for i, j in firsts.items():
+        for name in (n for n in old if n.startswith(f"blocks.{i}.")):
+            assert torch.equal(new[name.replace(f"blocks.{i}.", f"blocks.{j}.", 1)], old[name])
+    copies = [j for j in range(depth) if j not in firsts.values()]
+    assert len(copies) == depth - 2
+    for j in copies:
+        assert not new[f"blocks.{j}.mlp.2.weight"].any()
+        assert new[f"blocks.{j}.attn.qkv.weight"].any()
+    torch.manual_seed(3)
+    c, h, w = small.config.latent_shape
+    x, t = torch.randn(2, 4, c, h, w), torch.rand(2, 4)
+    actions, positions = torch.randn(2, 4, spec.actions.dim), torch.arange(4)
+    mask = small.denoiser.frame_attention(block_causal_mask(4, CPU))
+    prev = previous_frames(x, t)
+    with torch.no_grad():
+        want = small.denoiser(x, t, actions, positions, frame_mask=mask, prev=prev)
+        got = deep.denoiser(x, t, actions, positions, frame_mask=mask, prev=prev)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_a_teacher_grows_deeper_through_its_stage_and_its_new_blocks_train(
+        tmp_path, tiny_model):
+    game = load_game("maze")
+    spec = game.spec
+    small = tiny_model(spec.height, spec.width, spec.actions.dim, previous_frame=True,
+                       action_guidance=True)
+    path = save_world_model(tmp_path / "d2.safetensors", small, dtype=torch.float32)
+    cfg = stage_config("teacher", None, ["size='tiny'", "batch=2", "pool=2", "depth=3",
+                                         "episode_ticks=26", "action_drop=0.1"])
+    stage = TeacherStage(game, cfg, path, CPU, init=path)
+    assert stage.model.config.denoiser.depth == 3
+    before = stage.denoiser.blocks[1].mlp[2].weight.detach().clone()    # the copy of block 0
+    assert not before.any()
+    for step in range(2):
+        assert torch.isfinite(stage.train_step(step)["loss"])
+    assert stage.denoiser.blocks[1].mlp[2].weight.detach().any()
+
+
+def test_a_shallower_denoiser_is_refused(tiny_model):
+    deep, shallow = tiny_model(depth=3), tiny_model(depth=2)
+    with pytest.raises(EngineError, match="adds blocks, it does not take them away"):
+        warm_start(shallow.denoiser, shallow.config.denoiser, deep.denoiser,
+                   deep.config.denoiser, "d3.safetensors")
+
+
+def test_a_teacher_deeper_than_a_weights_file_may_hold_is_refused(tmp_path, tiny_model):
+    game = load_game("maze")
+    spec = game.spec
+    ae = save_world_model(tmp_path / "ae.safetensors",
+                          tiny_model(spec.height, spec.width, spec.actions.dim))
+    cfg = stage_config("teacher", None, ["size='tiny'", "batch=2", "pool=2", "depth=64"])
+    with pytest.raises(EngineError, match="denoiser.depth 64 is larger"):
+        TeacherStage(game, cfg, ae, CPU)
